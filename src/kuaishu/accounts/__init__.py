@@ -1,0 +1,1 @@
+"""Accounts (账户): government levels, departments, people, roles, sign-in and API keys."""

@@ -1,0 +1,11 @@
+"""Every domain's tables, imported in one place so metadata and migrations see them all."""
+
+from __future__ import annotations
+
+from kuaishu.accounts import models as accounts_models
+from kuaishu.db import Base
+from kuaishu.security import models as security_models
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "metadata", "security_models"]

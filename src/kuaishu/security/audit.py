@@ -1,0 +1,43 @@
+"""Recording audit events — in the caller's transaction, so an event exists iff the change does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.roles import Role
+from kuaishu.security.models import AuditEvent, Outcome
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: object = None,
+    purpose: str | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+    as_role: tuple[int | None, Role | None] | None = None,
+) -> AuditEvent:
+    """Add one event to ``session``; it commits or rolls back with the caller's change."""
+    department_id, role = as_role if as_role is not None else actor.primary
+    audit_event = AuditEvent(
+        request_id=actor.request_id,
+        actor_user_id=actor.user_id,
+        actor_username=actor.username,
+        actor_department_id=department_id,
+        actor_role=str(role) if role else None,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        purpose=purpose,
+        outcome=outcome,
+        client_addr=actor.client_addr,
+        details=details,
+    )
+    session.add(audit_event)
+    return audit_event

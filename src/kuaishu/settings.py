@@ -1,0 +1,48 @@
+"""Settings from ``KUAISHU_*`` environment variables; with none set, the embedded mode."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with embedded-mode defaults (SQLite + a local data folder)."""
+
+    model_config = SettingsConfigDict(env_prefix="KUAISHU_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("kuaishu-data"), description="数据目录")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite in data_dir")
+    secret_key_file: Path | None = Field(
+        default=None, description="master key file; default data_dir/secret.key"
+    )
+    site_name: str = "块数 · 政务数据共享开放平台"
+    default_locale: str = "zh_CN"
+    max_body_bytes: int = 1_048_576
+    session_hours: int = 8
+    password_min_length: int = 10
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    api_key_default_days: int = 365
+    cookie_secure: bool = False
+    page_size_default: int = 20
+    page_size_max: int = 200
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kuaishu.db').resolve()}"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

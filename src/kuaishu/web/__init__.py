@@ -1,0 +1,1 @@
+"""The HTTP face of the platform: app factory, shared dependencies, errors, templates."""

@@ -1,0 +1,58 @@
+"""The application factory: one FastAPI app serving the console, the portal and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from kuaishu import __version__
+from kuaishu.db import make_engine, make_sessionmaker
+from kuaishu.settings import Settings, get_settings
+from kuaishu.web import errors
+from kuaishu.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def load_domains() -> None:
+    """Import every domain's policies so the authorization registry is complete."""
+    import kuaishu.accounts.policies
+    import kuaishu.security.policies  # noqa: F401
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app for ``settings``; tests pass their own engine."""
+    settings = settings or get_settings()
+    load_domains()
+    engine = engine or make_engine(settings.resolved_database_url)
+    app = FastAPI(
+        title="块数 kuaishu API",
+        version=__version__,
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        description='政务数据共享开放平台接口。错误统一为 {"error": {code, message, details}}。',
+    )
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    _include_routers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from kuaishu.accounts import pages as account_pages
+    from kuaishu.accounts import routes as account_routes
+    from kuaishu.security import pages as security_pages
+    from kuaishu.security import routes as security_routes
+    from kuaishu.web import system
+
+    for module in (system, account_routes, security_routes, account_pages, security_pages):
+        app.include_router(module.router)

@@ -1,0 +1,180 @@
+"""Dependencies shared by every route: the database session, the actor, CSRF, pagination."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.auth import actor_for, resolve_api_key, resolve_session
+from kuaishu.accounts.models import User, WebSession
+from kuaishu.errors import AppError, NotAuthenticated
+from kuaishu.pagination import PageRequest
+from kuaishu.settings import get_settings
+
+SESSION_COOKIE = "ks_session"
+ANON_CSRF_COOKIE = "ks_csrf"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfFailed(AppError):
+    status = 403
+    code = "csrf_failed"
+    message = "表单已失效或来源不可信（CSRF 校验失败），请刷新页面后重试。"
+
+
+class SessionExpired(NotAuthenticated):
+    code = "session_expired"
+    message = "登录已过期，请重新登录。"
+
+
+def session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    return factory
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request: committed when the handler returns, rolled back if it raises."""
+    session = session_factory(request)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+async def submitted_csrf(request: Request) -> str | None:
+    """The CSRF token a request carries: the X-CSRF-Token header, else a form field."""
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    if request.method in UNSAFE_METHODS:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf_token")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def current_actor(
+    request: Request,
+    db: SessionDep,
+    csrf: Annotated[str | None, Depends(submitted_csrf)],
+) -> Actor:
+    """Who is calling: an API key, a session cookie, or nobody (anonymous)."""
+    request_id = getattr(request.state, "request_id", None)
+    addr = _client_addr(request)
+    secret = _api_key_from(request)
+    if secret is not None:
+        key, user = resolve_api_key(db, secret)
+        actor = actor_for(
+            user,
+            client_addr=addr,
+            request_id=request_id,
+            auth_method="api_key",
+            scopes=frozenset(key.scopes),
+        )
+        request.state.actor = actor
+        return actor
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        found = resolve_session(db, token)
+        if found is None:
+            request.state.session_expired = True
+        else:
+            web_session, user = found
+            _check_session_csrf(request, web_session, csrf)
+            actor = actor_for(user, client_addr=addr, request_id=request_id)
+            request.state.actor = actor
+            request.state.web_session = web_session
+            request.state.user = user
+            return actor
+    _check_anonymous_csrf(request, csrf)
+    actor = Actor(
+        user_id=None,
+        username="anonymous",
+        client_addr=addr,
+        request_id=request_id,
+        auth_method="anonymous",
+    )
+    request.state.actor = actor
+    return actor
+
+
+def _api_key_from(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key") or None
+
+
+def _check_session_csrf(request: Request, web_session: WebSession, csrf: str | None) -> None:
+    if request.method not in UNSAFE_METHODS:
+        return
+    if not csrf or not secrets.compare_digest(csrf, web_session.csrf_token):
+        raise CsrfFailed()
+
+
+def _check_anonymous_csrf(request: Request, csrf: str | None) -> None:
+    """Anonymous form posts (sign-in, registration) use a double-submit cookie."""
+    if request.method not in UNSAFE_METHODS or request.url.path.startswith("/api/"):
+        return
+    cookie = request.cookies.get(ANON_CSRF_COOKIE)
+    if not cookie or not csrf or not secrets.compare_digest(cookie, csrf):
+        raise CsrfFailed()
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def signed_in(request: Request, actor: ActorDep) -> Actor:
+    """The actor, who must be signed in."""
+    if actor.user_id is None:
+        if getattr(request.state, "session_expired", False):
+            raise SessionExpired()
+        raise NotAuthenticated()
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(signed_in)]
+
+
+def current_user(request: Request, actor: CurrentActor) -> User | None:
+    user: User | None = getattr(request.state, "user", None)
+    return user
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="页码，从 1 开始")] = 1,
+    page_size: Annotated[int | None, Query(ge=1, description="每页条数")] = None,
+) -> PageRequest:
+    """``?page=1&page_size=20`` — the one pagination convention of every list endpoint."""
+    settings = get_settings()
+    size = page_size or settings.page_size_default
+    if size > settings.page_size_max:
+        raise AppError(
+            "每页条数不能超过 {n}。",
+            code="page_size_too_large",
+            status=422,
+            details={"field": "page_size", "max": settings.page_size_max},
+            n=settings.page_size_max,
+        )
+    return PageRequest(page=page, page_size=size)
+
+
+PageDep = Annotated[PageRequest, Depends(page_params)]

@@ -1,0 +1,129 @@
+"""ASGI middleware: request ids, the request's language, and the body-size limit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kuaishu.i18n import current_locale, gettext_, negotiate
+
+LOCALE_COOKIE = "ks_lang"
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _sep, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+class RequestContextMiddleware:
+    """Give each request an id (echoed as X-Request-ID) and its negotiated locale."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else ""
+        request_id = request_id or uuid.uuid4().hex
+        locale = negotiate(headers.get("accept-language"), _cookie(headers, LOCALE_COOKIE))
+        scope.setdefault("state", {})
+        scope["state"]["request_id"] = request_id
+        scope["state"]["locale"] = locale
+        token = current_locale.set(locale)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", request_id.encode()))
+                raw.append((b"content-language", b"zh-CN" if locale == "zh_CN" else b"en"))
+                message["headers"] = raw
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_locale.reset(token)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over the configured limit, by header or while streaming."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        token = current_locale.set(scope.get("state", {}).get("locale", "zh_CN"))
+        try:
+            body: dict[str, Any] = {
+                "error": {
+                    "code": "body_too_large",
+                    "message": gettext_("请求体过大：上限为 {n} 字节。", n=self.max_bytes),
+                    "details": {"max_bytes": self.max_bytes},
+                }
+            }
+        finally:
+            current_locale.reset(token)
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,85 @@
+"""Jinja2 pages in zh-CN, translated through the same gettext catalog as API messages."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from kuaishu import __version__
+from kuaishu.accounts.roles import ROLE_LABELS
+from kuaishu.authz import check
+from kuaishu.i18n import current_locale, gettext_, translations
+from kuaishu.settings import get_settings
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+ANON_CSRF_COOKIE = "ks_csrf"
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_locale.get()).ngettext(singular, plural, n)
+
+
+def _build_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # Old-style callables: templates call _("…{name}…", name=x) and get str.format filling;
+    # the result is a plain str, so autoescaping still applies to the filled-in values.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext_, _ngettext, newstyle=False
+    )
+    env.globals["role_labels"] = ROLE_LABELS
+    env.globals["version"] = __version__
+    return env
+
+
+ENV = _build_env()
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` with the signed-in user, CSRF token and locale in scope."""
+    actor = getattr(request.state, "actor", None)
+    web_session = getattr(request.state, "web_session", None)
+    anon_token = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    csrf_token = web_session.csrf_token if web_session is not None else anon_token
+    base = {
+        "request": request,
+        "actor": actor,
+        "user": getattr(request.state, "user", None),
+        "csrf_token": csrf_token,
+        "locale": current_locale.get(),
+        "site_name": gettext_(get_settings().site_name),
+        "can": (
+            lambda operation, target=None: (
+                actor is not None and check(actor, operation, target) is not None
+            )
+        ),
+    }
+    html = ENV.get_template(template).render({**base, **(context or {})})
+    response = HTMLResponse(html, status_code=status_code)
+    if web_session is None and request.cookies.get(ANON_CSRF_COOKIE) != anon_token:
+        response.set_cookie(
+            ANON_CSRF_COOKIE,
+            anon_token,
+            httponly=True,
+            samesite="strict",
+            secure=get_settings().cookie_secure,
+            path="/",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response

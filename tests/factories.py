@@ -1,0 +1,95 @@
+"""Factories for test objects: regions, departments, users with roles, signed-in clients."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+from stdnum.cn import ric, uscc
+
+from kuaishu.accounts import auth, services
+from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.models import Department, Region, User
+from kuaishu.accounts.roles import LevelKind, Role
+
+PASSWORD = "Test-Passw0rd!"
+ROOT = Actor(
+    user_id=None, username="test-root", auth_method="cli",
+    roles=frozenset({(0, Role.PLATFORM_OPERATOR)}),
+)
+_seq = itertools.count(1)
+
+
+def credit_code(n: int | None = None) -> str:
+    body = f"115200{(n or next(_seq)):010d}0"[:17]
+    return body + uscc.calc_check_digit(body)
+
+
+def id_number(n: int | None = None) -> str:
+    body = f"52010219900307{(n or next(_seq)) % 1000:03d}"
+    return next(body + d for d in "0123456789X" if ric.is_valid(body + d))
+
+
+def region(db: Session, *, code: str = "520000", level: LevelKind = LevelKind.PROVINCE,
+           parent: Region | None = None, name: str | None = None) -> Region:
+    return services.create_region(
+        db, actor=ROOT, code=code, name=name or f"区{code}", level=level,
+        parent_id=parent.id if parent else None,
+    )
+
+
+def department(db: Session, *, where: Region | None = None, code: str | None = None,
+               name: str | None = None) -> Department:
+    where = where or _province(db)
+    n = next(_seq)
+    code = code or f"{where.code[:2]}0{n % 10}{'ABCDEFGHJK'[n // 10 % 10]}"
+    return services.create_department(
+        db, actor=ROOT, code=code, name=name or f"测试部门{n}", credit_code=credit_code(n),
+        region_id=where.id,
+    )
+
+
+def _province(db: Session) -> Region:
+    from sqlalchemy import select
+
+    found = db.scalar(select(Region).where(Region.code == "520000"))
+    return found or region(db)
+
+
+def user(db: Session, *, roles: list[Role] | None = None, dept: Department | None = None,
+         username: str | None = None) -> User:
+    dept = dept or department(db)
+    return services.create_staff_user(
+        db, actor=ROOT, username=username or f"user{next(_seq)}", display_name="测试用户",
+        password=PASSWORD, department_id=dept.id, roles=roles or [],
+    )
+
+
+def actor(u: User) -> Actor:
+    return auth.actor_for(u, client_addr="127.0.0.1", request_id="test")
+
+
+@dataclass
+class Login:
+    client: TestClient
+    csrf: str
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Login:
+    """Sign in through the real form (CSRF cookie and all); returns the session's CSRF token."""
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    home = client.get("/")
+    csrf = home.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return Login(client=client, csrf=csrf)
+
+
+def api_key(db: Session, u: User, scopes: tuple[str, ...] = ("read", "write")) -> str:
+    return auth.create_api_key(db, actor=actor(u), name="test", scopes=scopes).secret
