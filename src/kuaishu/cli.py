@@ -8,6 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts import auth, services
 from kuaishu.accounts.actor import Actor
@@ -31,12 +32,14 @@ console = Console()
 # Someone at the server's shell already holds the database; the CLI acts as the platform
 # operator, and every change it makes is audited under the name "cli".
 CLI_ACTOR = Actor(
-    user_id=None, username="cli", auth_method="cli",
+    user_id=None,
+    username="cli",
+    auth_method="cli",
     roles=frozenset({(0, Role.PLATFORM_OPERATOR)}),
 )
 
 
-def _factory():  # type: ignore[no-untyped-def]
+def _factory() -> sessionmaker[Session]:
     load_domains()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +72,11 @@ def serve(
 ) -> None:
     """启动平台（控制台、开放门户与 API）。"""
     uvicorn.run(
-        "kuaishu.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+        "kuaishu.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         proxy_headers=False,
     )
 
@@ -96,7 +103,9 @@ def demo(
     table.add_row("citizen", "郑公众", "社会公众（实名注册）")
     table.add_row("enterprise", "冯企业", "企业用户")
     console.print(table)
-    console.print(f"打开 http://{host}:{port}/login 登录；接口文档 http://{host}:{port}/api/v1/docs")
+    console.print(
+        f"打开 http://{host}:{port}/login 登录；接口文档 http://{host}:{port}/api/v1/docs"
+    )
     if not no_serve:
         serve(host=host, port=port, workers=1)
 
@@ -116,23 +125,37 @@ def dept_list() -> None:
 
 @dept_app.command("add")
 def dept_add(
-    code: str, name: str, credit_code: str,
+    code: str,
+    name: str,
+    credit_code: str,
     region_code: Annotated[str, typer.Option(help="所属行政区划代码")],
 ) -> None:
     """新建部门。"""
     try:
         with transaction(_factory()) as session:
             region = next(
-                (r for r in services.list_regions(
-                    session, actor=CLI_ACTOR, page=PageRequest(1, 10_000)).items
-                 if r.code == region_code),
+                (
+                    r
+                    for r in services.list_regions(
+                        session, actor=CLI_ACTOR, page=PageRequest(1, 10_000)
+                    ).items
+                    if r.code == region_code
+                ),
                 None,
             )
             if region is None:
-                raise AppError("行政区划代码 {value} 不存在。", code="region_not_found",
-                               status=404, value=region_code)
+                raise AppError(
+                    "行政区划代码 {value} 不存在。",
+                    code="region_not_found",
+                    status=404,
+                    value=region_code,
+                )
             department = services.create_department(
-                session, actor=CLI_ACTOR, code=code, name=name, credit_code=credit_code,
+                session,
+                actor=CLI_ACTOR,
+                code=code,
+                name=name,
+                credit_code=credit_code,
                 region_id=region.id,
             )
             console.print(f"已创建部门 {department.code} {department.name}")
@@ -142,7 +165,9 @@ def dept_add(
 
 @app.command("region-add")
 def region_add(
-    code: str, name: str, level: LevelKind,
+    code: str,
+    name: str,
+    level: LevelKind,
     parent_id: Annotated[int | None, typer.Option(help="上级行政区 id")] = None,
 ) -> None:
     """新建行政区。"""
@@ -169,8 +194,13 @@ def user_add(
         with transaction(_factory()) as session:
             department = services.get_department_by_code(session, department_code)
             user = services.create_staff_user(
-                session, actor=CLI_ACTOR, username=username, display_name=display_name,
-                password=password, department_id=department.id, roles=role,
+                session,
+                actor=CLI_ACTOR,
+                username=username,
+                display_name=display_name,
+                password=password,
+                department_id=department.id,
+                roles=role,
             )
             console.print(f"已创建用户 {user.username}（id {user.id}）")
     except AppError as exc:
@@ -184,8 +214,9 @@ def user_disable(username: str, reason: Annotated[str, typer.Option(help="停用
         with transaction(_factory()) as session:
             user = services.get_user_by_username(session, username)
             if user is None:
-                raise AppError("用户 {value} 不存在。", code="user_not_found", status=404,
-                               value=username)
+                raise AppError(
+                    "用户 {value} 不存在。", code="user_not_found", status=404, value=username
+                )
             services.disable_user(session, actor=CLI_ACTOR, user_id=user.id, reason=reason)
             console.print(f"已停用 {username}")
     except AppError as exc:
@@ -200,8 +231,13 @@ def user_list() -> None:
         table = Table("用户名", "姓名", "类型", "状态", "角色")
         for user in result.items:
             roles = "，".join(f"{a.department.code}:{a.role.label}" for a in user.roles)
-            table.add_row(user.username, user.display_name, user.kind,
-                          "启用" if user.is_active else "停用", roles)
+            table.add_row(
+                user.username,
+                user.display_name,
+                user.kind,
+                "启用" if user.is_active else "停用",
+                roles,
+            )
     console.print(table)
 
 
@@ -217,10 +253,14 @@ def key_create(
         with transaction(_factory()) as session:
             user = services.get_user_by_username(session, username)
             if user is None:
-                raise AppError("用户 {value} 不存在。", code="user_not_found", status=404,
-                               value=username)
+                raise AppError(
+                    "用户 {value} 不存在。", code="user_not_found", status=404, value=username
+                )
             issued = auth.create_api_key(
-                session, actor=auth.actor_for(user, auth_method="cli"), name=name, scopes=scope,
+                session,
+                actor=auth.actor_for(user, auth_method="cli"),
+                name=name,
+                scopes=scope,
                 expires_in_days=days,
             )
             console.print(f"密钥（只显示这一次）：[bold]{issued.secret}[/bold]")
@@ -235,10 +275,12 @@ def key_revoke(username: str, key_id: int) -> None:
         with transaction(_factory()) as session:
             user = services.get_user_by_username(session, username)
             if user is None:
-                raise AppError("用户 {value} 不存在。", code="user_not_found", status=404,
-                               value=username)
-            auth.revoke_api_key(session, actor=auth.actor_for(user, auth_method="cli"),
-                                key_id=key_id)
+                raise AppError(
+                    "用户 {value} 不存在。", code="user_not_found", status=404, value=username
+                )
+            auth.revoke_api_key(
+                session, actor=auth.actor_for(user, auth_method="cli"), key_id=key_id
+            )
             console.print(f"已撤销密钥 {key_id}")
     except AppError as exc:
         _fail(exc)
@@ -250,4 +292,3 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

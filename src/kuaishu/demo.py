@@ -13,7 +13,7 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, Region
 from kuaishu.accounts.roles import LevelKind, Role
 
-DEMO_PASSWORD = "Kuaishu@2026"
+DEMO_PASSWORD = "Kuaishu@2026"  # noqa: S105 - the published demo password
 
 REGIONS = (
     ("520000", "贵州省", LevelKind.PROVINCE, None),

@@ -48,7 +48,7 @@ _ = gettext_
 def negotiate(accept_language: str | None, cookie_locale: str | None = None) -> str:
     """Pick a supported locale: an explicit cookie wins, then Accept-Language order."""
     if cookie_locale in SUPPORTED:
-        return cookie_locale  # type: ignore[return-value]
+        return cookie_locale
     if not accept_language:
         return DEFAULT_LOCALE
     ranked: list[tuple[float, str]] = []

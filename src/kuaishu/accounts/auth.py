@@ -232,7 +232,7 @@ def create_api_key(
         "apikey.create",
         target_type="api_key",
         target_id=key.id,
-        details={"prefix": prefix, "scopes": key.scopes, "expires_at": key.expires_at.isoformat()},
+        details={"prefix": prefix, "scopes": key.scopes, "expires_at": str(key.expires_at)},
     )
     return IssuedKey(secret=secret, record=key)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -26,14 +26,16 @@ from kuaishu.accounts.schemas import (
 )
 from kuaishu.authz import authorize
 from kuaishu.pagination import Paged, PageOut
+from kuaishu.schemas import Output
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
-def page_out(result: Paged[object], model: type[object]) -> dict[str, object]:
+def page_out(result: Paged[Any], model: type[Output]) -> dict[str, object]:
+    """The page as the one list shape every endpoint returns."""
     return {
-        "items": [model.model_validate(item) for item in result.items],  # type: ignore[attr-defined]
+        "items": [model.model_validate(item) for item in result.items],
         "page": result.page,
         "page_size": result.page_size,
         "total": result.total,

@@ -34,7 +34,9 @@ def _flush_unique(session: Session, message: str, *, code: str, **params: object
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(message, code=code, **params) from exc
+        error = Conflict(message, code=code)
+        error.params = params
+        raise error from exc
 
 
 def _require_text(value: str, field: str, label: str, *, max_length: int) -> str:

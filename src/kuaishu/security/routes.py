@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -69,7 +70,9 @@ def export_events(
     )
 
 
-def export_for(request: Request, db: SessionDep, actor: Actor, flt: services.AuditFilter) -> object:
+def export_for(
+    request: Request, db: SessionDep, actor: Actor, flt: services.AuditFilter
+) -> Iterator[bytes]:
     chunks = services.export_events_csv(db, actor=actor, flt=flt, reader=session_factory(request))
     db.commit()  # the export is on record before the first byte leaves
     return chunks
