@@ -20,7 +20,9 @@ class Region(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True, comment="行政区划代码 (GB/T 2260)")
     name: Mapped[str] = mapped_column(String(100), comment="name, e.g. 贵州省")
-    level: Mapped[LevelKind] = mapped_column(str_enum(LevelKind, 16), comment="province | city | county")
+    level: Mapped[LevelKind] = mapped_column(
+        str_enum(LevelKind, 16), comment="province | city | county"
+    )
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("regions.id", ondelete="RESTRICT"), index=True, comment="enclosing region"
     )
@@ -64,7 +66,9 @@ class User(Base):
         String(150), unique=True, comment="sign-in name, lower-case"
     )
     display_name: Mapped[str] = mapped_column(String(100), comment="real name (姓名)")
-    kind: Mapped[AccountKind] = mapped_column(str_enum(AccountKind, 16), comment="staff | public | enterprise")
+    kind: Mapped[AccountKind] = mapped_column(
+        str_enum(AccountKind, 16), comment="staff | public | enterprise"
+    )
     email: Mapped[str | None] = mapped_column(String(254), comment="e-mail address")
     phone: Mapped[str | None] = mapped_column(String(32), comment="mobile number")
     password_hash: Mapped[str] = mapped_column(String(255), comment="Argon2id hash")
