@@ -70,7 +70,7 @@ def authorize(actor: Actor, operation: str, target: Any = None) -> Grant:
 
 
 def anyone_signed_in(actor: Actor, _target: Any) -> Grant | None:
-    if actor.user_id is None:
+    if not actor.is_authenticated:
         return None
     return actor.primary
 

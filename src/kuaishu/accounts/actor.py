@@ -20,6 +20,11 @@ class Actor:
     auth_method: str = "system"  # session | api_key | cli | system
     scopes: frozenset[str] | None = None  # an API key's scopes; None = unrestricted
 
+    @property
+    def is_authenticated(self) -> bool:
+        """A signed-in user, or the server's own command line."""
+        return self.user_id is not None or self.auth_method == "cli"
+
     def has_role(self, role: Role) -> bool:
         return any(held == role for _dept, held in self.roles)
 

@@ -19,12 +19,20 @@ def test_department_code_must_match_region_level(db: Session) -> None:
     city = f.region(db, code="520100", level=LevelKind.CITY, parent=province)
     with pytest.raises(ValidationFailed) as caught:
         services.create_department(
-            db, actor=f.ROOT, code="52001", name="市某局", credit_code=f.credit_code(),
+            db,
+            actor=f.ROOT,
+            code="52001",
+            name="市某局",
+            credit_code=f.credit_code(),
             region_id=city.id,
         )
     assert caught.value.code == "invalid_department_code"
     made = services.create_department(
-        db, actor=f.ROOT, code="52101", name="贵阳市某局", credit_code=f.credit_code(),
+        db,
+        actor=f.ROOT,
+        code="52101",
+        name="贵阳市某局",
+        credit_code=f.credit_code(),
         region_id=city.id,
     )
     assert made.code == "52101"
@@ -34,7 +42,11 @@ def test_credit_code_checksum_is_enforced(db: Session) -> None:
     province = f.region(db)
     with pytest.raises(ValidationFailed) as caught:
         services.create_department(
-            db, actor=f.ROOT, code="52009", name="某局", credit_code="91110000600037341A",
+            db,
+            actor=f.ROOT,
+            code="52009",
+            name="某局",
+            credit_code="91110000600037341A",
             region_id=province.id,
         )
     assert caught.value.code == "invalid_credit_code"
@@ -49,7 +61,10 @@ def test_operator_and_auditor_roles_are_exclusive(db: Session) -> None:
     other = f.department(db)
     with pytest.raises(Conflict):
         services.assign_role(
-            db, actor=f.ROOT, user_id=operator.id, department_id=other.id,
+            db,
+            actor=f.ROOT,
+            user_id=operator.id,
+            department_id=other.id,
             role=Role.SECURITY_AUDITOR,
         )
 
@@ -63,8 +78,9 @@ def test_disabling_revokes_keys_and_is_audited(db: Session) -> None:
     key = db.scalar(select(ApiKey).where(ApiKey.user_id == target.id))
     assert key is not None and key.revoked_at is not None
     event = db.scalar(
-        select(AuditEvent).where(AuditEvent.action == "user.disable",
-                                 AuditEvent.target_id == str(target.id))
+        select(AuditEvent).where(
+            AuditEvent.action == "user.disable", AuditEvent.target_id == str(target.id)
+        )
     )
     assert event is not None and event.details and event.details["reason"] == "离职"
 
@@ -72,14 +88,22 @@ def test_disabling_revokes_keys_and_is_audited(db: Session) -> None:
 def test_public_registration_stores_id_number_encrypted(db: Session) -> None:
     number = f.id_number(7)
     user = services.register_public_user(
-        db, actor=f.ROOT, username="citizen7", display_name="公众", password=f.PASSWORD,
+        db,
+        actor=f.ROOT,
+        username="citizen7",
+        display_name="公众",
+        password=f.PASSWORD,
         id_number=number,
     )
     assert user.id_number_cipher and number not in user.id_number_cipher
     assert user.id_number_masked == number[:6] + "********" + number[-4:]
     with pytest.raises(Conflict):
         services.register_public_user(
-            db, actor=f.ROOT, username="citizen8", display_name="公众", password=f.PASSWORD,
+            db,
+            actor=f.ROOT,
+            username="citizen8",
+            display_name="公众",
+            password=f.PASSWORD,
             id_number=number,
         )
 
@@ -87,7 +111,11 @@ def test_public_registration_stores_id_number_encrypted(db: Session) -> None:
 def test_bad_id_number_is_refused(db: Session) -> None:
     with pytest.raises(ValidationFailed) as caught:
         services.register_public_user(
-            db, actor=f.ROOT, username="citizen9", display_name="公众", password=f.PASSWORD,
+            db,
+            actor=f.ROOT,
+            username="citizen9",
+            display_name="公众",
+            password=f.PASSWORD,
             id_number="110105194912310021",
         )
     assert caught.value.code == "invalid_id_number"
