@@ -48,13 +48,21 @@ class DemoAccount:
 
 
 ACCOUNTS = (
-    DemoAccount("operator", "王运营", "52001", Role.PLATFORM_OPERATOR, "平台运营者：管理行政区、部门、用户"),
-    DemoAccount("auditor", "李审计", "52001", Role.SECURITY_AUDITOR, "安全审计员：查阅、导出审计日志"),
-    DemoAccount("admin.stats", "赵管理", "52006", Role.DEPT_ADMIN, "部门管理员（省统计局）：管理本部门用户"),
+    DemoAccount(
+        "operator", "王运营", "52001", Role.PLATFORM_OPERATOR, "平台运营者：管理行政区、部门、用户"
+    ),
+    DemoAccount(
+        "auditor", "李审计", "52001", Role.SECURITY_AUDITOR, "安全审计员：查阅、导出审计日志"
+    ),
+    DemoAccount(
+        "admin.stats", "赵管理", "52006", Role.DEPT_ADMIN, "部门管理员（省统计局）：管理本部门用户"
+    ),
     DemoAccount("cataloguer", "钱编目", "52006", Role.CATALOGUER, "编目员（省统计局）：编制目录"),
     DemoAccount("reviewer", "孙审核", "52006", Role.REVIEWER, "审核员（省统计局）：审核目录"),
     DemoAccount("officer", "周数据", "52006", Role.DATA_OFFICER, "首席数据官（省统计局）"),
-    DemoAccount("consumer", "吴使用", "52004", Role.CONSUMER, "使用部门用户（省人社厅）：申请共享数据"),
+    DemoAccount(
+        "consumer", "吴使用", "52004", Role.CONSUMER, "使用部门用户（省人社厅）：申请共享数据"
+    ),
 )
 
 PUBLIC_ACCOUNTS = (
@@ -90,19 +98,33 @@ def build_demo(session: Session) -> bool:
     departments: dict[str, Department] = {}
     for code, name, region_code, stem in DEPARTMENTS:
         departments[code] = services.create_department(
-            session, actor=CLI, code=code, name=name,
-            credit_code=credit_code_for(stem, region_code), region_id=regions[region_code].id,
+            session,
+            actor=CLI,
+            code=code,
+            name=name,
+            credit_code=credit_code_for(stem, region_code),
+            region_id=regions[region_code].id,
             contact="0851-8699XXXX",
         )
     for account in ACCOUNTS:
         services.create_staff_user(
-            session, actor=CLI, username=account.username, display_name=account.display_name,
-            password=DEMO_PASSWORD, department_id=departments[account.department_code].id,
+            session,
+            actor=CLI,
+            username=account.username,
+            display_name=account.display_name,
+            password=DEMO_PASSWORD,
+            department_id=departments[account.department_code].id,
             roles=[account.role] if account.role else [],
         )
     for username, name, id_number, credit, organization in PUBLIC_ACCOUNTS:
         services.register_public_user(
-            session, actor=CLI, username=username, display_name=name, password=DEMO_PASSWORD,
-            id_number=id_number, credit_code=credit, organization=organization,
+            session,
+            actor=CLI,
+            username=username,
+            display_name=name,
+            password=DEMO_PASSWORD,
+            id_number=id_number,
+            credit_code=credit,
+            organization=organization,
         )
     return True

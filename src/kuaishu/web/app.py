@@ -48,11 +48,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 def _include_routers(app: FastAPI) -> None:
+    from kuaishu.accounts import admin_pages
     from kuaishu.accounts import pages as account_pages
     from kuaishu.accounts import routes as account_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.web import system
 
-    for module in (system, account_routes, security_routes, account_pages, security_pages):
+    for module in (
+        system,
+        account_routes,
+        security_routes,
+        account_pages,
+        admin_pages,
+        security_pages,
+    ):
         app.include_router(module.router)

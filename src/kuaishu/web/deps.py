@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.auth import actor_for, resolve_api_key, resolve_session
-from kuaishu.accounts.models import User, WebSession
+from kuaishu.accounts.models import WebSession
 from kuaishu.errors import AppError, NotAuthenticated
 from kuaishu.pagination import PageRequest
 from kuaishu.settings import get_settings
@@ -19,6 +20,16 @@ from kuaishu.settings import get_settings
 SESSION_COOKIE = "ks_session"
 ANON_CSRF_COOKIE = "ks_csrf"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """What pages show of the signed-in user."""
+
+    id: int
+    username: str
+    display_name: str
+    kind: str
 
 
 class CsrfFailed(AppError):
@@ -101,8 +112,14 @@ def current_actor(
             _check_session_csrf(request, web_session, csrf)
             actor = actor_for(user, client_addr=addr, request_id=request_id)
             request.state.actor = actor
-            request.state.web_session = web_session
-            request.state.user = user
+            # Plain values, not ORM objects: error pages render after the session is gone.
+            request.state.csrf_token = web_session.csrf_token
+            request.state.user = SignedInUser(
+                id=user.id,
+                username=user.username,
+                display_name=user.display_name,
+                kind=str(user.kind),
+            )
             return actor
     _check_anonymous_csrf(request, csrf)
     actor = Actor(
@@ -152,11 +169,6 @@ def signed_in(request: Request, actor: ActorDep) -> Actor:
 
 
 CurrentActor = Annotated[Actor, Depends(signed_in)]
-
-
-def current_user(request: Request, actor: CurrentActor) -> User | None:
-    user: User | None = getattr(request.state, "user", None)
-    return user
 
 
 def page_params(

@@ -15,9 +15,17 @@ from kuaishu.accounts.roles import ROLE_LABELS
 from kuaishu.authz import check
 from kuaishu.i18n import current_locale, gettext_, translations
 from kuaishu.settings import get_settings
+from kuaishu.web.forms import notice_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ANON_CSRF_COOKIE = "ks_csrf"
+
+
+class TranslatedLabels(dict[Any, str]):
+    """A label table whose values come out in the request's language."""
+
+    def __getitem__(self, key: Any) -> str:
+        return gettext_(super().__getitem__(key))
 
 
 def _ngettext(singular: str, plural: str, n: int) -> str:
@@ -37,7 +45,7 @@ def _build_env() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext_, _ngettext, newstyle=False
     )
-    env.globals["role_labels"] = ROLE_LABELS
+    env.globals["role_labels"] = TranslatedLabels(ROLE_LABELS)
     env.globals["version"] = __version__
     return env
 
@@ -54,11 +62,12 @@ def render(
 ) -> HTMLResponse:
     """Render ``template`` with the signed-in user, CSRF token and locale in scope."""
     actor = getattr(request.state, "actor", None)
-    web_session = getattr(request.state, "web_session", None)
+    session_csrf: str | None = getattr(request.state, "csrf_token", None)
     anon_token = request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    csrf_token = web_session.csrf_token if web_session is not None else anon_token
+    csrf_token = session_csrf or anon_token
     base = {
         "request": request,
+        "notice": notice_text(request.query_params.get("done")),
         "actor": actor,
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token,
@@ -72,7 +81,7 @@ def render(
     }
     html = ENV.get_template(template).render({**base, **(context or {})})
     response = HTMLResponse(html, status_code=status_code)
-    if web_session is None and request.cookies.get(ANON_CSRF_COOKIE) != anon_token:
+    if session_csrf is None and request.cookies.get(ANON_CSRF_COOKIE) != anon_token:
         response.set_cookie(
             ANON_CSRF_COOKIE,
             anon_token,

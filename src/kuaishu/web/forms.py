@@ -1,0 +1,33 @@
+"""Small helpers shared by page handlers: notices after redirects, form failures."""
+
+from __future__ import annotations
+
+from fastapi.responses import RedirectResponse
+
+from kuaishu.i18n import gettext_
+
+# Redirect-after-post notices are codes, never free text, so a crafted link cannot put words
+# in the platform's mouth.
+NOTICES = {
+    "created": "已创建。",
+    "saved": "已保存。",
+    "disabled": "账户已停用，其会话和 API 密钥已立即失效。",
+    "enabled": "账户已启用。",
+    "role_assigned": "已授予角色。",
+    "role_revoked": "已撤销角色。",
+    "password_changed": "密码已修改。",
+    "password_reset": "密码已重置，该用户的会话已结束。",
+    "key_revoked": "API 密钥已撤销。",
+    "registered": "注册成功，请登录。",
+}
+
+
+def notice_text(code: str | None) -> str | None:
+    message = NOTICES.get(code or "")
+    return gettext_(message) if message else None
+
+
+def redirect(url: str, notice: str | None = None) -> RedirectResponse:
+    if notice:
+        url += ("&" if "?" in url else "?") + f"done={notice}"
+    return RedirectResponse(url, status_code=303)
