@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_locale.get()).ngettext(singular, plural, n)
 
 
+CHINA = timezone(timedelta(hours=8))
+
+
+def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Times are stored in UTC and shown in China Standard Time."""
+    return moment.astimezone(CHINA).strftime(fmt) if moment else ""
+
+
 def _build_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
@@ -45,6 +54,7 @@ def _build_env() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext_, _ngettext, newstyle=False
     )
+    env.filters["local"] = local_time
     env.globals["role_labels"] = TranslatedLabels(ROLE_LABELS)
     env.globals["version"] = __version__
     return env
