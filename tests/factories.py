@@ -16,7 +16,9 @@ from kuaishu.accounts.roles import LevelKind, Role
 
 PASSWORD = "Test-Passw0rd!"
 ROOT = Actor(
-    user_id=None, username="test-root", auth_method="cli",
+    user_id=None,
+    username="test-root",
+    auth_method="cli",
     roles=frozenset({(0, Role.PLATFORM_OPERATOR)}),
 )
 _seq = itertools.count(1)
@@ -32,21 +34,36 @@ def id_number(n: int | None = None) -> str:
     return next(body + d for d in "0123456789X" if ric.is_valid(body + d))
 
 
-def region(db: Session, *, code: str = "520000", level: LevelKind = LevelKind.PROVINCE,
-           parent: Region | None = None, name: str | None = None) -> Region:
+def region(
+    db: Session,
+    *,
+    code: str = "520000",
+    level: LevelKind = LevelKind.PROVINCE,
+    parent: Region | None = None,
+    name: str | None = None,
+) -> Region:
     return services.create_region(
-        db, actor=ROOT, code=code, name=name or f"区{code}", level=level,
+        db,
+        actor=ROOT,
+        code=code,
+        name=name or f"区{code}",
+        level=level,
         parent_id=parent.id if parent else None,
     )
 
 
-def department(db: Session, *, where: Region | None = None, code: str | None = None,
-               name: str | None = None) -> Department:
+def department(
+    db: Session, *, where: Region | None = None, code: str | None = None, name: str | None = None
+) -> Department:
     where = where or _province(db)
     n = next(_seq)
     code = code or f"{where.code[:2]}0{n % 10}{'ABCDEFGHJK'[n // 10 % 10]}"
     return services.create_department(
-        db, actor=ROOT, code=code, name=name or f"测试部门{n}", credit_code=credit_code(n),
+        db,
+        actor=ROOT,
+        code=code,
+        name=name or f"测试部门{n}",
+        credit_code=credit_code(n),
         region_id=where.id,
     )
 
@@ -58,12 +75,22 @@ def _province(db: Session) -> Region:
     return found or region(db)
 
 
-def user(db: Session, *, roles: list[Role] | None = None, dept: Department | None = None,
-         username: str | None = None) -> User:
+def user(
+    db: Session,
+    *,
+    roles: list[Role] | None = None,
+    dept: Department | None = None,
+    username: str | None = None,
+) -> User:
     dept = dept or department(db)
     return services.create_staff_user(
-        db, actor=ROOT, username=username or f"user{next(_seq)}", display_name="测试用户",
-        password=PASSWORD, department_id=dept.id, roles=roles or [],
+        db,
+        actor=ROOT,
+        username=username or f"user{next(_seq)}",
+        display_name="测试用户",
+        password=PASSWORD,
+        department_id=dept.id,
+        roles=roles or [],
     )
 
 
@@ -82,7 +109,8 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Logi
     page = client.get("/login")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     response = client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token},
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

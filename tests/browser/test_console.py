@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -18,7 +20,9 @@ def sign_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
 
 
-def test_operator_signs_in_sees_admin_and_signs_out(page: Page, live_server: str) -> None:
+def test_operator_signs_in_sees_admin_and_signs_out(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
     sign_in(page, live_server, "operator")
     expect(page.get_by_role("heading", name="欢迎，王运营")).to_be_visible()
     nav = page.get_by_role("navigation", name="主导航")
@@ -26,7 +30,7 @@ def test_operator_signs_in_sees_admin_and_signs_out(page: Page, live_server: str
     expect(nav.get_by_role("link", name="审计日志")).to_have_count(0)
     page.get_by_role("link", name="用户", exact=True).first.click()
     expect(page.get_by_role("cell", name="cataloguer")).to_be_visible()
-    page.screenshot(path="/tmp/kuaishu-admin-users.png")
+    page.screenshot(path=tmp_path / "admin-users.png")
     page.get_by_test_id("logout").click()
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
     page.goto(f"{live_server}/admin/users")
@@ -59,12 +63,14 @@ def test_api_key_is_shown_once_and_works(page: Page, live_server: str) -> None:
     assert revoked.status_code == 401
 
 
-def test_auditor_reads_the_trail_and_others_cannot(page: Page, live_server: str) -> None:
+def test_auditor_reads_the_trail_and_others_cannot(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
     sign_in(page, live_server, "auditor")
     page.get_by_role("link", name="审计日志").first.click()
     expect(page.get_by_role("heading", name="审计日志")).to_be_visible()
     expect(page.get_by_role("cell", name="auth.sign_in").first).to_be_visible()
-    page.screenshot(path="/tmp/kuaishu-audit.png")
+    page.screenshot(path=tmp_path / "audit.png")
     page.context.clear_cookies()
     sign_in(page, live_server, "cataloguer")
     response = page.goto(f"{live_server}/audit")

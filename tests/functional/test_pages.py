@@ -83,8 +83,9 @@ def test_form_without_csrf_token_is_refused(client: TestClient, db: Session) -> 
     operator = f.user(db, roles=[Role.PLATFORM_OPERATOR])
     db.commit()
     f.sign_in(client, operator.username)
-    response = client.post("/admin/regions", data={"code": "110000", "name": "北京市",
-                                                   "level": "province"})
+    response = client.post(
+        "/admin/regions", data={"code": "110000", "name": "北京市", "level": "province"}
+    )
     assert response.status_code == 403
     assert "CSRF" in response.text
 
@@ -92,8 +93,9 @@ def test_form_without_csrf_token_is_refused(client: TestClient, db: Session) -> 
 def test_login_form_needs_its_csrf_cookie(client: TestClient, db: Session) -> None:
     target = f.user(db, roles=[Role.CONSUMER])
     db.commit()
-    response = client.post("/login", data={"username": target.username, "password": f.PASSWORD,
-                                           "csrf_token": "forged"})
+    response = client.post(
+        "/login", data={"username": target.username, "password": f.PASSWORD, "csrf_token": "forged"}
+    )
     assert response.status_code == 403
 
 
@@ -115,8 +117,14 @@ def test_weak_password_shows_the_rule(client: TestClient, db: Session, bad: str)
     login = f.sign_in(client, operator.username)
     response = login.client.post(
         "/admin/users/new",
-        data={"csrf_token": login.csrf, "username": "newbie", "display_name": "新人",
-              "password": bad, "department_id": str(dept.id), "roles": "consumer"},
+        data={
+            "csrf_token": login.csrf,
+            "username": "newbie",
+            "display_name": "新人",
+            "password": bad,
+            "department_id": str(dept.id),
+            "roles": "consumer",
+        },
     )
     assert response.status_code == 422
     assert "密码不符合要求" in response.text

@@ -14,7 +14,8 @@ def test_sign_in_and_create_key_then_use_it(client: TestClient, db: Session) -> 
     db.commit()
     login = f.sign_in(client, u.username)
     made = client.post(
-        "/api/v1/me/api-keys", json={"name": "脚本", "scopes": ["read"]},
+        "/api/v1/me/api-keys",
+        json={"name": "脚本", "scopes": ["read"]},
         headers={"X-CSRF-Token": login.csrf},
     )
     assert made.status_code == 201, made.text

@@ -12,7 +12,7 @@ from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
 from kuaishu.web import errors
-from kuaishu.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DeclaredBodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -63,4 +63,6 @@ def _include_routers(app: FastAPI) -> None:
         admin_pages,
         security_pages,
     ):
-        app.include_router(module.router)
+        # FastAPI's limiter, set per router, answers 413 through our error handler whether or
+        # not Content-Length was sent; upload routes of later issues set their own limit.
+        app.include_router(module.router, max_body_size=app.state.settings.max_body_bytes)

@@ -146,7 +146,13 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code, message = HTTP_CODES.get(exc.status_code, ("http_error", "请求失败。"))
-    response = _respond(request, exc.status_code, code, gettext_(message), None)
+    details = None
+    if exc.status_code == 413:
+        limit = request.app.state.settings.max_body_bytes
+        message, details = "请求体过大：上限为 {n} 字节。", {"max_bytes": limit}
+        response = _respond(request, 413, code, gettext_(message, n=limit), details)
+    else:
+        response = _respond(request, exc.status_code, code, gettext_(message), details)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response

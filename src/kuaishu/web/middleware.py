@@ -1,10 +1,9 @@
-"""ASGI middleware: request ids, the request's language, and the body-size limit."""
+"""ASGI middleware: request ids, the request's language, the declared body-size limit."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,65 +55,34 @@ class RequestContextMiddleware:
             current_locale.reset(token)
 
 
-class BodyTooLarge(Exception):
-    pass
+class DeclaredBodyLimitMiddleware:
+    """Refuse a body whose declared Content-Length is over the limit, before reading it.
 
+    Bodies sent without a length are counted by FastAPI's per-router limiter, which raises
+    into our error handler; this covers the declared case with the same JSON error body.
+    """
 
-class BodySizeLimitMiddleware:
-    """Refuse request bodies over the configured limit, by header or while streaming."""
-
-    def __init__(
-        self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(self.exempt_prefixes):
+        declared = Headers(scope=scope).get("content-length") if scope["type"] == "http" else None
+        if declared is None or not declared.isdigit() or int(declared) <= self.max_bytes:
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
-            return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
         token = current_locale.set(scope.get("state", {}).get("locale", "zh_CN"))
         try:
-            body: dict[str, Any] = {
-                "error": {
-                    "code": "body_too_large",
-                    "message": gettext_("请求体过大：上限为 {n} 字节。", n=self.max_bytes),
-                    "details": {"max_bytes": self.max_bytes},
-                }
-            }
+            message = gettext_("请求体过大：上限为 {n} 字节。", n=self.max_bytes)
         finally:
             current_locale.reset(token)
+        body = {
+            "error": {
+                "code": "body_too_large",
+                "message": message,
+                "details": {"max_bytes": self.max_bytes},
+            }
+        }
         payload = json.dumps(body, ensure_ascii=False).encode()
         await send(
             {

@@ -1,0 +1,155 @@
+"""Every role against every operation that exists: the expected answers are data, here.
+
+A new operation without rows in ``EXPECTED`` fails ``test_every_operation_has_expectations``;
+a domain adds its own block of rows (see ``ACCOUNTS`` and ``SECURITY``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.roles import AccountKind, Role
+from kuaishu.authz import REGISTRY, check
+from kuaishu.web.app import load_domains
+
+load_domains()
+
+OWN, OTHER = 1, 2  # the subject's department, and somebody else's
+ROLES = [r.value for r in Role]
+SUBJECTS = [*ROLES, "anonymous", "public", "enterprise"]
+STAFF = set(ROLES)
+SIGNED_IN = {*ROLES, "public", "enterprise"}
+
+
+def subject(name: str, *, scopes: frozenset[str] | None = None) -> Actor:
+    if name == "anonymous":
+        return Actor(user_id=None, username="anonymous", auth_method="anonymous")
+    if name in ("public", "enterprise"):
+        return Actor(
+            user_id=90, username=name, kind=AccountKind(name), auth_method="session", scopes=scopes
+        )
+    return Actor(
+        user_id=10,
+        username=name,
+        roles=frozenset({(OWN, Role(name))}),
+        auth_method="session",
+        scopes=scopes,
+    )
+
+
+@dataclass
+class FakeAssignment:
+    department_id: int
+    role: Role
+
+
+@dataclass
+class FakeUser:
+    id: int
+    roles: list[FakeAssignment] = field(default_factory=list)
+
+
+def target(operation: str, relation: str) -> Any:
+    """The object an operation acts on, in the given relation to the subject."""
+    department = OWN if relation == "own" else OTHER
+    if operation in {"user.view", "user.disable", "user.enable", "user.reset_password"}:
+        return FakeUser(id=20, roles=[FakeAssignment(department, Role.CONSUMER)])
+    if operation == "user.create":
+        return department
+    if operation in {"role.assign", "role.revoke"}:
+        return (department, Role.CATALOGUER)
+    return None
+
+
+# operation → {relation: subjects allowed}. "any" means the relation does not matter.
+ACCOUNTS: dict[str, dict[str, set[str]]] = {
+    "region.list": {"any": SIGNED_IN},
+    "region.create": {"any": {"platform_operator"}},
+    "region.update": {"any": {"platform_operator"}},
+    "department.list": {"any": SIGNED_IN},
+    "department.create": {"any": {"platform_operator"}},
+    "department.update": {"any": {"platform_operator"}},
+    "user.list": {"any": {"platform_operator", "dept_admin"}},
+    "user.view": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "user.create": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "user.disable": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "user.enable": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "user.reset_password": {
+        "own": {"platform_operator", "dept_admin"},
+        "other": {"platform_operator"},
+    },
+    "role.assign": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "role.revoke": {"own": {"platform_operator", "dept_admin"}, "other": {"platform_operator"}},
+    "account.view": {"any": SIGNED_IN},
+    "account.change_password": {"any": SIGNED_IN},
+    "apikey.create": {"any": SIGNED_IN},
+    "apikey.list": {"any": SIGNED_IN},
+    "apikey.revoke": {"any": SIGNED_IN},
+    "console.view": {"any": STAFF},
+}
+SECURITY: dict[str, dict[str, set[str]]] = {
+    "audit.read": {"any": {"security_auditor"}},
+    "audit.export": {"any": {"security_auditor"}},
+}
+EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY}
+
+
+def test_every_operation_has_expectations() -> None:
+    missing = sorted(set(REGISTRY) - set(EXPECTED))
+    assert not missing, (
+        f"add rows for these operations to tests/unit/test_authz_matrix.py: {missing}"
+    )
+    stale = sorted(set(EXPECTED) - set(REGISTRY))
+    assert not stale, f"these rows name operations that no longer exist: {stale}"
+
+
+CASES = [
+    (operation, relation, name)
+    for operation, rows in sorted(EXPECTED.items())
+    for relation in ("own", "other")
+    for name in SUBJECTS
+]
+
+
+@pytest.mark.parametrize(("operation", "relation", "name"), CASES)
+def test_matrix(operation: str, relation: str, name: str) -> None:
+    rows = EXPECTED[operation]
+    allowed = name in rows.get("any", rows.get(relation, set()))
+    granted = check(subject(name), operation, target(operation, relation)) is not None
+    assert granted == allowed, (
+        f"{name} {'should' if allowed else 'must not'} {operation} ({relation})"
+    )
+
+
+def test_self_may_view_own_account_but_not_disable_it() -> None:
+    me = subject("consumer")
+    assert check(me, "user.view", FakeUser(id=me.user_id or 0)) is not None
+    assert check(me, "user.disable", FakeUser(id=me.user_id or 0)) is None
+
+
+def test_dept_admin_cannot_hand_out_platform_roles() -> None:
+    admin = subject("dept_admin")
+    for role in (Role.PLATFORM_OPERATOR, Role.SECURITY_AUDITOR, Role.DEPT_ADMIN):
+        assert check(admin, "role.assign", (OWN, role)) is None
+
+
+def test_dept_admin_cannot_manage_an_operator_in_their_department() -> None:
+    admin = subject("dept_admin")
+    operator = FakeUser(id=30, roles=[FakeAssignment(OWN, Role.PLATFORM_OPERATOR)])
+    assert check(admin, "user.disable", operator) is None
+
+
+@pytest.mark.parametrize(
+    "operation", sorted(o for o, op in REGISTRY.items() if op.scope == "write")
+)
+def test_read_only_key_cannot_write(operation: str) -> None:
+    operator = subject("platform_operator", scopes=frozenset({"read"}))
+    assert check(operator, operation, target(operation, "own")) is None
+
+
+def test_unknown_operation_is_denied() -> None:
+    assert check(subject("platform_operator"), "no.such.operation") is None
