@@ -20,6 +20,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def load_domains() -> None:
     """Import every domain's policies so the authorization registry is complete."""
     import kuaishu.accounts.policies
+    import kuaishu.catalog.policies
     import kuaishu.security.policies  # noqa: F401
 
 
@@ -51,6 +52,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.accounts import admin_pages
     from kuaishu.accounts import pages as account_pages
     from kuaishu.accounts import routes as account_routes
+    from kuaishu.catalog import routes as catalog_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.web import system
@@ -59,6 +61,7 @@ def _include_routers(app: FastAPI) -> None:
         system,
         account_routes,
         security_routes,
+        catalog_routes,
         account_pages,
         admin_pages,
         security_pages,
