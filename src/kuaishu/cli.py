@@ -93,7 +93,13 @@ def demo(
     init()
     with transaction(_factory()) as session:
         created = demo_data.build_demo(session)
+        report = demo_data.build_catalog(session) if created else None
     console.print("演示数据：" + ("已创建" if created else "已存在，保持不变"))
+    if report is not None:
+        console.print(
+            f"演示目录：广西公共数据开放平台目录 {report.published} 个数据集（修复错位记录 "
+            f"{report.repaired} 条，拒绝 {report.rejected} 条），来自 {report.departments} 个部门"
+        )
     table = Table(title=f"演示账户（密码均为 {demo_data.DEMO_PASSWORD}）")
     table.add_column("用户名")
     table.add_column("姓名")

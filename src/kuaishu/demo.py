@@ -12,6 +12,7 @@ from kuaishu.accounts import services
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, Region
 from kuaishu.accounts.roles import LevelKind, Role
+from kuaishu.catalog.demo import CatalogDemoReport
 
 DEMO_PASSWORD = "Kuaishu@2026"  # noqa: S105 - the published demo password
 
@@ -128,3 +129,10 @@ def build_demo(session: Session) -> bool:
             organization=organization,
         )
     return True
+
+
+def build_catalog(session: Session) -> CatalogDemoReport | None:
+    """The demo catalog: data elements, the Guangxi portal's real catalog, workflow examples."""
+    from kuaishu.catalog.demo import build_catalog_demo
+
+    return build_catalog_demo(session, CLI)

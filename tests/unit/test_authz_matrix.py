@@ -115,6 +115,7 @@ CATALOG: dict[str, dict[str, set[str]]] = {
     "catalog.negative_list": {"any": set(SUBJECTS)},
     "catalog.overdue_all": {"any": {"platform_operator"}},
     "catalog.elements": {"any": {"platform_operator"}},
+    "catalog.import": {"any": {"platform_operator"}},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG}
 

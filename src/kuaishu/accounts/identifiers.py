@@ -13,7 +13,9 @@ from stdnum.exceptions import ValidationError as StdnumError
 from kuaishu.accounts.roles import LevelKind
 from kuaishu.errors import ValidationFailed
 
-_DEPT_CODE = re.compile(r"^[0-9]{2}[0-9][0-9Q-Z][0-9A-Z]$")
+# 2 province digits, 1 city character (0 = provincial; letters after 9 for regions with more
+# than nine cities), 1 county character (0 or Q–Z = city level), 1 more.
+_DEPT_CODE = re.compile(r"^[0-9]{2}[0-9A-P][0-9Q-Z][0-9A-Z]$")
 _CITY_LEVEL_COUNTY_CHARS = set("0QRSTUVWXYZ")
 
 
@@ -57,7 +59,7 @@ def validate_department_code(code: str, *, region_code: str, level: LevelKind) -
     value = code.strip().upper()
     if not _DEPT_CODE.match(value):
         raise ValidationFailed(
-            "部门代码“{value}”格式不符：应为 5 位，前 3 位为数字，第 4 位为数字或 Q–Z。",
+            "部门代码“{value}”格式不符：应为 5 位，前 2 位为省份数字，第 4 位为数字或 Q–Z。",
             code="invalid_department_code",
             details={"field": "code"},
             value=value,

@@ -7,7 +7,7 @@ Every transition is checked against ``TRANSITIONS`` and written to the audit tra
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +36,7 @@ TRANSITIONS: dict[tuple[RevisionState, str], RevisionState] = {
 EDITABLE = {RevisionState.DRAFT, RevisionState.RETURNED}
 REVISION_FIELDS = tuple(f for f in RevisionIn.model_fields if f != "items")
 YEARLY_REVIEW = timedelta(days=365)
+CHINA = timezone(timedelta(hours=8))  # dates from other platforms are China time
 
 
 class InvalidTransition(AppError):
@@ -183,6 +184,47 @@ def create_entry(
     entry.working_revision_id = revision.id
     _copy_for_search(entry, revision)
     _record(session, actor, "catalog.create", entry, grant, name=data.name)
+    return entry
+
+
+def import_published(
+    session: Session,
+    *,
+    actor: Actor,
+    department_id: int,
+    data: RevisionIn,
+    published: datetime | None = None,
+    updated: datetime | None = None,
+) -> CatalogEntry:
+    """Take over an entry already published elsewhere (another platform's catalog).
+
+    The rules of every write hold; submission completeness is not asked of a record that was
+    reviewed where it came from, and the import is on the audit trail as such.
+    """
+    grant = authorize(actor, "catalog.import", department_id)
+    rules.raise_if(rules.write_problems(data))
+    department = get_department(session, department_id)
+    entry = CatalogEntry(
+        code=codes.new_code(session, department, data), department_id=department.id, name=data.name
+    )
+    session.add(entry)
+    session.flush()
+    revision = CatalogRevision(
+        entry_id=entry.id, number=1, state=RevisionState.PUBLISHED, created_by=actor.user_id
+    )
+    session.add(revision)
+    _fill(session, revision, data)
+    session.flush()
+    now = utcnow()
+    revision.published_at = published.replace(tzinfo=CHINA) if published else now
+    entry.published_revision_id = revision.id
+    entry.status = EntryStatus.PUBLISHED
+    entry.published_at = revision.published_at
+    entry.updated_at = updated.replace(tzinfo=CHINA) if updated else revision.published_at
+    entry.review_due = (entry.updated_at + YEARLY_REVIEW).date()
+    _copy_for_search(entry, revision)
+    search.index_entry(session, entry, revision)
+    _record(session, actor, "catalog.import", entry, grant, name=data.name)
     return entry
 
 
