@@ -105,10 +105,12 @@ CATALOG: dict[str, dict[str, set[str]]] = {
     "catalog.report_change": {"own": COMPILERS, "other": set()},
     "catalog.review": {"own": {"reviewer", "platform_operator"}, "other": {"platform_operator"}},
     "catalog.publish": {
-        "own": {"reviewer", "data_officer", "platform_operator"}, "other": {"platform_operator"},
+        "own": {"reviewer", "data_officer", "platform_operator"},
+        "other": {"platform_operator"},
     },
     "catalog.withdraw": {
-        "own": {"data_officer", "platform_operator"}, "other": {"platform_operator"},
+        "own": {"data_officer", "platform_operator"},
+        "other": {"platform_operator"},
     },
     "catalog.view_department": {"own": STAFF, "other": {"platform_operator"}},
     "catalog.read": {"any": SIGNED_IN},

@@ -33,9 +33,16 @@ def test_no_field_holds_another_fields_name() -> None:
 
 
 def test_a_slid_record_comes_out_right() -> None:
-    info = {"来源部门": "自治区应急厅", "数据量": "1", "开放状态": "无条件开放", "所属行业": "发布时间",
-            "2020-12-16 20:45:14": "最后更新时间", "2021-04-15 01:05:17": "更新频率",
-            "每天": "部门电话", "暂无": "描述"}
+    info = {
+        "来源部门": "自治区应急厅",
+        "数据量": "1",
+        "开放状态": "无条件开放",
+        "所属行业": "发布时间",
+        "2020-12-16 20:45:14": "最后更新时间",
+        "2021-04-15 01:05:17": "更新频率",
+        "每天": "部门电话",
+        "暂无": "描述",
+    }
     fixed, repaired = unshift(info)
     assert repaired
     assert fixed["发布时间"] == "2020-12-16 20:45:14"
@@ -60,16 +67,39 @@ def test_update_cycles_of_slid_records_are_recovered() -> None:
 
 
 def test_an_ambiguous_record_is_rejected_with_its_reason(tmp_path: Path) -> None:
-    good = {"name": "样例_0.csv", "topic": "生态环境", "info": {"来源部门": "某局", "数据量": "1",
-            "开放状态": "无条件开放", "所属行业": "农业", "发布时间": "2021-06-22 18:26:40",
-            "最后更新时间": "2021-06-23 01:20:06", "更新频率": "每年"}}
-    mangled = {"name": "坏记录_0.csv", "topic": "生态环境", "info": {"来源部门": "某局",
-               "所属行业": "发布时间", "2021-06-22 18:26:40": "胡乱的值", "x": "y"}}
-    bad_date = {"name": "坏日期_0.csv", "topic": "", "info": {"来源部门": "某局",
-                "发布时间": "昨天"}}
+    good = {
+        "name": "样例_0.csv",
+        "topic": "生态环境",
+        "info": {
+            "来源部门": "某局",
+            "数据量": "1",
+            "开放状态": "无条件开放",
+            "所属行业": "农业",
+            "发布时间": "2021-06-22 18:26:40",
+            "最后更新时间": "2021-06-23 01:20:06",
+            "更新频率": "每年",
+        },
+    }
+    mangled = {
+        "name": "坏记录_0.csv",
+        "topic": "生态环境",
+        "info": {
+            "来源部门": "某局",
+            "所属行业": "发布时间",
+            "2021-06-22 18:26:40": "胡乱的值",
+            "x": "y",
+        },
+    }
+    bad_date = {
+        "name": "坏日期_0.csv",
+        "topic": "",
+        "info": {"来源部门": "某局", "发布时间": "昨天"},
+    }
     path = tmp_path / "catalog.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (good, mangled, bad_date)),
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in (good, mangled, bad_date)),
+        encoding="utf-8",
+    )
     load = load_guangxi_catalog(path)
     assert [d.name for d in load.datasets] == ["样例"]
     assert [r.line for r in load.rejected] == [2, 3]

@@ -129,7 +129,8 @@ def test_every_state_change_route_is_audited(client: TestClient, db: Session) ->
     changing = {
         (method, route.path)
         for route in all_routes(create_app().routes)
-        if isinstance(route, APIRoute) and route.path.startswith("/api/")
+        if isinstance(route, APIRoute)
+        and route.path.startswith("/api/")
         # the catalog's changes are driven in tests/functional/catalog/test_catalog_api.py
         and not route.path.startswith("/api/v1/catalog/")
         for method in route.methods
