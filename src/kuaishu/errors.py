@@ -66,3 +66,24 @@ class PermissionDenied(AppError):
     status = 403
     code = "permission_denied"
     message = "您没有执行此操作的权限。"
+
+
+# Pydantic's error types, in the words a user reads.
+PROBLEM_MESSAGES = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "不允许的未知字段",
+    "json_invalid": "JSON 格式错误",
+    "string_too_long": "内容过长",
+    "string_too_short": "内容过短",
+    "int_parsing": "应为整数",
+    "bool_parsing": "应为布尔值",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "datetime_parsing": "日期时间格式不正确",
+    "model_attributes_type": "应为 JSON 对象",
+    "dict_type": "应为 JSON 对象",
+    "list_type": "应为列表",
+    "string_type": "应为字符串",
+}

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import Path as PathParam
 from pydantic import Field
 
 from kuaishu.accounts.routes import page_out
-from kuaishu.catalog import queries, services
+from kuaishu.catalog import queries, services, spreadsheet
 from kuaishu.catalog.enums import EntryStatus
 from kuaishu.catalog.schemas import (
     ApproveIn,
@@ -243,3 +244,67 @@ def negative_list(db: SessionDep, actor: ActorDep, page: PageDep) -> object:
         "total": len(rows),
         "pages": max(1, -(-len(rows) // page.page_size)),
     }
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/template.xlsx", summary="下载目录编制模板（XLSX）")
+def template(actor: CurrentActor) -> Response:
+    from kuaishu.web.downloads import attachment_header
+
+    return Response(
+        spreadsheet.write_workbook([]),
+        media_type=XLSX,
+        headers={"Content-Disposition": attachment_header("政务数据资源目录编制模板.xlsx")},
+    )
+
+
+class ImportOut(Input):
+    created: int
+    codes: list[str]
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    status_code=201,
+    summary="导入目录（XLSX，逐行校验，有错则全部不导入）",
+)
+def import_workbook(
+    db: SessionDep,
+    actor: CurrentActor,
+    file: Annotated[UploadFile, File(description="按模板填写的 XLSX")],
+    department_id: int | None = None,
+) -> object:
+    content = file.file.read()
+    entries = spreadsheet.read_workbook(content)
+    made = services.import_entries(
+        db, actor=actor, department_id=_department_of(actor, department_id), entries=entries
+    )
+    return {"created": len(made), "codes": [entry.code for entry in made]}
+
+
+@router.get("/export.{fmt}", summary="导出部门目录（xlsx / csv / json）")
+def export(
+    fmt: Annotated[str, PathParam(pattern="^(xlsx|csv|json)$")],
+    db: SessionDep,
+    actor: CurrentActor,
+    department_id: int | None = None,
+) -> Response:
+    from kuaishu.web.downloads import attachment_header
+
+    rows = services.export_entries(
+        db, actor=actor, department_id=_department_of(actor, department_id)
+    )
+    if fmt == "xlsx":
+        body, media = spreadsheet.write_workbook(entry for _code, entry in rows), XLSX
+    elif fmt == "csv":
+        body, media = spreadsheet.write_csv(rows), "text/csv; charset=utf-8"
+    else:
+        body, media = spreadsheet.write_json(rows), "application/json"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": attachment_header(f"目录导出.{fmt}")},
+    )

@@ -478,3 +478,44 @@ def diff(left: CatalogRevision, right: CatalogRevision) -> list[dict[str, Any]]:
         if old != new:
             rows.append({"field": f"items[{index + 1}]", "before": old, "after": new})
     return rows
+
+
+# Offline compilation ---------------------------------------------------------------------------
+
+
+def import_entries(
+    session: Session, *, actor: Actor, department_id: int, entries: Sequence[RevisionIn]
+) -> list[CatalogEntry]:
+    """Create a draft for each imported entry — all of them, or (on any error) none."""
+    authorize(actor, "catalog.create", department_id)
+    return [
+        create_entry(session, actor=actor, department_id=department_id, data=data)
+        for data in entries
+    ]
+
+
+def export_entries(
+    session: Session, *, actor: Actor, department_id: int
+) -> list[tuple[str, RevisionIn]]:
+    """The department's entries as they stand: the revision being edited, else the one in force."""
+    from kuaishu.catalog.queries import department_catalog
+    from kuaishu.pagination import PageRequest
+
+    page = department_catalog(
+        session, actor=actor, department_id=department_id, page=PageRequest(1, 1_000_000)
+    )
+    result = []
+    for entry in page.items:
+        if entry.status == EntryStatus.WITHDRAWN:
+            continue
+        revision = get_revision(session, entry.working_revision_id or entry.published_revision_id)
+        result.append((entry.code, revision_data(revision)))
+    audit.record(
+        session,
+        actor,
+        "catalog.export",
+        target_type="department",
+        target_id=department_id,
+        details={"entries": len(result)},
+    )
+    return result

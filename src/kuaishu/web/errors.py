@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied
 from kuaishu.db import transaction
-from kuaishu.errors import AppError, NotAuthenticated
+from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 from kuaishu.security.models import Outcome
@@ -94,26 +94,6 @@ def _record_denial(request: Request, exc: Denied) -> None:
         log.exception("could not record a denial")
 
 
-_PROBLEM_MESSAGES = {
-    "missing": "缺少必填项",
-    "extra_forbidden": "不允许的未知字段",
-    "json_invalid": "JSON 格式错误",
-    "string_too_long": "内容过长",
-    "string_too_short": "内容过短",
-    "int_parsing": "应为整数",
-    "bool_parsing": "应为布尔值",
-    "enum": "取值不在允许范围内",
-    "literal_error": "取值不在允许范围内",
-    "greater_than_equal": "数值过小",
-    "less_than_equal": "数值过大",
-    "datetime_parsing": "日期时间格式不正确",
-    "model_attributes_type": "应为 JSON 对象",
-    "dict_type": "应为 JSON 对象",
-    "list_type": "应为列表",
-    "string_type": "应为字符串",
-}
-
-
 async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
@@ -126,7 +106,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
             {
                 "field": ".".join(location),
                 "problem": kind,
-                "message": gettext_(_PROBLEM_MESSAGES.get(kind, "取值无效")),
+                "message": gettext_(PROBLEM_MESSAGES.get(kind, "取值无效")),
             }
         )
     if malformed:
