@@ -35,14 +35,73 @@ from kuaishu.db import make_engine, make_sessionmaker, utcnow
 from kuaishu.migrate import upgrade
 from kuaishu.pagination import PageRequest
 
-SUBJECTS = ["常住人口", "户籍人口", "企业登记", "个体工商户", "学校名录", "幼儿园", "医疗机构", "药品零售",
-            "空气质量", "水质监测", "环境影响评价", "道路运输", "公交线路", "社会保险", "就业登记",
-            "最低生活保障", "不动产登记", "建设工程", "行政许可", "行政处罚", "气象观测", "地质灾害",
-            "农业补贴", "税务信用", "科技项目", "专利", "文物保护", "图书馆", "体育场馆", "养老机构"]
+SUBJECTS = [
+    "常住人口",
+    "户籍人口",
+    "企业登记",
+    "个体工商户",
+    "学校名录",
+    "幼儿园",
+    "医疗机构",
+    "药品零售",
+    "空气质量",
+    "水质监测",
+    "环境影响评价",
+    "道路运输",
+    "公交线路",
+    "社会保险",
+    "就业登记",
+    "最低生活保障",
+    "不动产登记",
+    "建设工程",
+    "行政许可",
+    "行政处罚",
+    "气象观测",
+    "地质灾害",
+    "农业补贴",
+    "税务信用",
+    "科技项目",
+    "专利",
+    "文物保护",
+    "图书馆",
+    "体育场馆",
+    "养老机构",
+]
 FORMS = ["统计表", "名录", "信息", "明细", "汇总表", "登记信息", "公示", "年报", "台账", "清单"]
-PLACES = ["全省", "贵阳市", "遵义市", "六盘水市", "安顺市", "毕节市", "铜仁市", "黔东南州", "黔南州", "黔西南州"]
-QUERIES = ["人口", "常住人口", "企业", "企业登记信息", "学校", "环境", "空气质量", "医疗", "社会保险",
-           "就业", "贵阳市", "不动产", "行政处罚", "气象", "农业", "税务信用", "养老", "道路运输", "专利", "文物"]
+PLACES = [
+    "全省",
+    "贵阳市",
+    "遵义市",
+    "六盘水市",
+    "安顺市",
+    "毕节市",
+    "铜仁市",
+    "黔东南州",
+    "黔南州",
+    "黔西南州",
+]
+QUERIES = [
+    "人口",
+    "常住人口",
+    "企业",
+    "企业登记信息",
+    "学校",
+    "环境",
+    "空气质量",
+    "医疗",
+    "社会保险",
+    "就业",
+    "贵阳市",
+    "不动产",
+    "行政处罚",
+    "气象",
+    "农业",
+    "税务信用",
+    "养老",
+    "道路运输",
+    "专利",
+    "文物",
+]
 
 
 def build(session: Session, count: int) -> None:
@@ -52,8 +111,12 @@ def build(session: Session, count: int) -> None:
     session.flush()
     departments = []
     for n in range(60):
-        department = Department(code=f"520{n // 10}{n % 10}", name=f"贵州省第{n}厅局",
-                                credit_code=f"BENCH{n:013d}", region_id=region.id)
+        department = Department(
+            code=f"520{n // 10}{n % 10}",
+            name=f"贵州省第{n}厅局",
+            credit_code=f"BENCH{n:013d}",
+            region_id=region.id,
+        )
         session.add(department)
         departments.append(department)
     session.flush()
@@ -63,19 +126,32 @@ def build(session: Session, count: int) -> None:
         name = f"{rng.choice(PLACES)}{rng.choice(SUBJECTS)}{rng.choice(FORMS)}"
         summary = f"{name}，含{rng.choice(SUBJECTS)}与{rng.choice(SUBJECTS)}相关数据"
         department = departments[n % len(departments)]
-        batch_entries.append({
-            "id": n, "code": f"3000000/{department.code}{n:07d}", "department_id": department.id,
-            "status": EntryStatus.PUBLISHED, "name": name, "summary": summary,
-            "resource_class": rng.choice(list(ResourceClass)), "domain": rng.choice(DOMAINS),
-            "share_type": rng.choice(list(ShareType)), "open_type": rng.choice(list(OpenType)),
-            "resource_format": rng.choice(list(ResourceFormat)),
-            "update_cycle": rng.choice(list(UpdateCycle)), "keywords_text": "",
-            "published_at": now, "updated_at": now, "created_at": now,
-        })
+        batch_entries.append(
+            {
+                "id": n,
+                "code": f"3000000/{department.code}{n:07d}",
+                "department_id": department.id,
+                "status": EntryStatus.PUBLISHED,
+                "name": name,
+                "summary": summary,
+                "resource_class": rng.choice(list(ResourceClass)),
+                "domain": rng.choice(DOMAINS),
+                "share_type": rng.choice(list(ShareType)),
+                "open_type": rng.choice(list(OpenType)),
+                "resource_format": rng.choice(list(ResourceFormat)),
+                "update_cycle": rng.choice(list(UpdateCycle)),
+                "keywords_text": "",
+                "published_at": now,
+                "updated_at": now,
+                "created_at": now,
+            }
+        )
         name_terms = terms(name)
         batch_terms += [{"entry_id": n, "term": t, "weight": 2} for t in name_terms]
-        batch_terms += [{"entry_id": n, "term": t, "weight": 1}
-                        for t in terms(summary + department.name) - name_terms]
+        batch_terms += [
+            {"entry_id": n, "term": t, "weight": 1}
+            for t in terms(summary + department.name) - name_terms
+        ]
         if n % 5000 == 0:
             session.execute(insert(CatalogEntry), batch_entries)
             session.execute(insert(SearchTerm), batch_terms)
@@ -83,17 +159,16 @@ def build(session: Session, count: int) -> None:
     session.commit()
 
 
-def measure(url: str, count: int) -> tuple[float, float, dict[str, int]]:
+def measure(url: str, count: int, *, reuse: bool = False) -> tuple[float, float, dict[str, int]]:
     engine = make_engine(url)
-    upgrade(engine)
     factory = make_sessionmaker(engine)
+    if not reuse:
+        upgrade(engine)
+        with factory() as session:
+            build(session, count)
     with factory() as session:
-        build(session, count)
-        if engine.dialect.name == "postgresql":
-            session.execute(text("ANALYZE"))
-            session.commit()
-        else:
-            session.execute(text("ANALYZE"))
+        session.execute(text("ANALYZE"))
+        session.commit()
     timings: list[float] = []
     totals: dict[str, int] = {}
     with factory() as session:
@@ -113,17 +188,21 @@ def measure(url: str, count: int) -> tuple[float, float, dict[str, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--postgres", default="")
+    parser.add_argument("--postgres", default="", help="an empty PostgreSQL database URL")
+    parser.add_argument("--sqlite", default="", help="SQLite file to build (or reuse)")
+    parser.add_argument("--reuse", action="store_true", help="query databases built before")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        urls = {"sqlite": f"sqlite:///{Path(folder) / 'bench.db'}"}
+        urls = {"sqlite": f"sqlite:///{args.sqlite or Path(folder) / 'bench.db'}"}
         if args.postgres:
             urls["postgresql"] = args.postgres
         for backend, url in urls.items():
-            p50, p95, totals = measure(url, args.entries)
-            print(f"{backend}: {args.entries} entries, 20 queries x10 with 7 facets: "
-                  f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; matches for 人口={totals['人口']}, "
-                  f"企业={totals['企业']}, 学校={totals['学校']}")
+            p50, p95, totals = measure(url, args.entries, reuse=args.reuse)
+            print(
+                f"{backend}: {args.entries} entries, 20 queries x10 with 7 facets: "
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; matches for 人口={totals['人口']}, "
+                f"企业={totals['企业']}, 学校={totals['学校']}"
+            )
 
 
 if __name__ == "__main__":

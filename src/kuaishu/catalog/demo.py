@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -158,7 +159,135 @@ def load_guangxi(session: Session, actor: Actor, path: Path) -> CatalogDemoRepor
 def build_catalog_demo(session: Session, actor: Actor) -> CatalogDemoReport | None:
     """The data elements registry, then the Guangxi catalog when its file is at hand."""
     elements.seed_elements(session)
+    build_workflow_examples(session)
     path = samples_dir() / "guangxi_portal_catalog.jsonl"
     if not path.exists():
         return None
     return load_guangxi(session, actor, path)
+
+
+def _people(session: Session) -> dict[str, Actor]:
+    from kuaishu.accounts.auth import actor_for
+    from kuaishu.accounts.services import get_user_by_username
+
+    found = {}
+    for username in ("cataloguer", "reviewer", "officer"):
+        user = get_user_by_username(session, username)
+        if user is not None:
+            found[username] = actor_for(user, auth_method="cli")
+    return found
+
+
+def _item(name: str, code: str, length: int | None = None, key: bool = False) -> dict[str, Any]:
+    return {"name": name, "type_code": code, "length": length, "is_key": key}
+
+
+def build_workflow_examples(session: Session) -> int:
+    """Entries of the statistics bureau in every state, made by the demo users themselves."""
+    people = _people(session)
+    department = session.scalar(select(Department).where(Department.code == "52006"))
+    if len(people) < 3 or department is None:
+        return 0
+    writer, reviewer = people["cataloguer"], people["reviewer"]
+    base = {
+        "resource_format": "spreadsheet",
+        "share_methods": ["api", "file"],
+        "update_cycle": "yearly",
+        "contact": "0851-86990000",
+        "licence": "CC BY 4.0",
+    }
+    examples: list[tuple[str, dict[str, Any]]] = [
+        (
+            "published",
+            {
+                **base,
+                "name": "贵州省常住人口统计表",
+                "summary": "全省及各市州年末常住人口、城镇化率",
+                "resource_class": "1",
+                "subject_code": "01",
+                "category_code": "001",
+                "share_type": "unconditional",
+                "open_type": "unconditional",
+                "domain": "社保就业",
+                "keywords": ["人口", "城镇化"],
+                "items": [
+                    _item("行政区划代码", "C", 12, True),
+                    _item("地区", "C", 50),
+                    _item("年末常住人口", "N"),
+                    _item("城镇化率", "F"),
+                ],
+            },
+        ),
+        (
+            "published",
+            {
+                **base,
+                "name": "统计名录库企业基本信息",
+                "summary": "统计调查单位名录中的企业基本情况",
+                "resource_class": "3",
+                "share_type": "conditional",
+                "share_conditions": "用于统计调查和经济分析",
+                "share_basis": "《统计法》第二十五条",
+                "open_type": "on_application",
+                "open_basis": "《统计法实施条例》第三十条",
+                "open_conditions": "仅开放汇总后的行业分布",
+                "domain": "市场监管",
+                "keywords": ["企业", "名录"],
+                "items": [
+                    _item("统一社会信用代码", "C", 18, True),
+                    _item("单位名称", "C", 200),
+                    _item("行业代码", "C", 4),
+                    _item("从业人员数", "I"),
+                ],
+            },
+        ),
+        (
+            "submitted",
+            {
+                **base,
+                "name": "就业人员身份核验表",
+                "summary": "劳动力调查样本人员的身份核验信息",
+                "resource_class": "3",
+                "share_type": "conditional",
+                "share_conditions": "仅限人社部门核验就业状态",
+                "share_basis": "《就业促进法》第十九条",
+                "open_type": "not_open",
+                "open_basis": "《个人信息保护法》第十三条",
+                "domain": "社保就业",
+                "update_cycle": "monthly",
+                "items": [
+                    _item("身份证号", "C", 18, True),
+                    _item("姓名", "C", 50),
+                    _item("就业状态", "C", 10),
+                ],
+            },
+        ),
+        (
+            "draft",
+            {
+                **base,
+                "name": "规模以上工业企业产值月报",
+                "summary": "",
+                "resource_class": "3",
+                "domain": "工业农业",
+                "update_cycle": "monthly",
+                "items": [],
+            },
+        ),
+    ]
+    for state, body in examples:
+        entry = services.create_entry(
+            session, actor=writer, department_id=department.id, data=RevisionIn.model_validate(body)
+        )
+        if state == "draft":
+            continue
+        services.submit(session, entry.id, actor=writer)
+        if state == "published":
+            services.approve(
+                session,
+                entry.id,
+                actor=reviewer,
+                flag_decision="引用键，登记信息以权威部门共享数据为准",
+            )
+            services.publish(session, entry.id, actor=reviewer)
+    return len(examples)

@@ -52,6 +52,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.accounts import admin_pages
     from kuaishu.accounts import pages as account_pages
     from kuaishu.accounts import routes as account_routes
+    from kuaishu.catalog import pages as catalog_pages
     from kuaishu.catalog import routes as catalog_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
@@ -65,6 +66,7 @@ def _include_routers(app: FastAPI) -> None:
         account_pages,
         admin_pages,
         security_pages,
+        catalog_pages,
     ):
         # FastAPI's limiter, set per router, answers 413 through our error handler whether or
         # not Content-Length was sent; upload routes of later issues set their own limit.
