@@ -13,6 +13,7 @@ from kuaishu.accounts import auth, services
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, Region, User
 from kuaishu.accounts.roles import LevelKind, Role
+from kuaishu.catalog.models import CatalogEntry
 
 PASSWORD = "Test-Passw0rd!"
 ROOT = Actor(
@@ -121,3 +122,35 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Logi
 
 def api_key(db: Session, u: User, scopes: tuple[str, ...] = ("read", "write")) -> str:
     return auth.create_api_key(db, actor=actor(u), name="test", scopes=scopes).secret
+
+
+def published_entry(
+    db: Session,
+    *,
+    dept: Department | None = None,
+    name: str = "常住人口统计表",
+    items: list[tuple[str, str]] | None = None,
+    keys: tuple[str, ...] = (),
+    **fields: object,
+) -> CatalogEntry:
+    """A published catalog entry whose data items are ``(name, type_code)`` pairs."""
+    from kuaishu.catalog.schemas import DataItemIn, RevisionIn
+    from kuaishu.catalog.services import import_published
+
+    dept = dept or department(db)
+    data = RevisionIn(
+        name=name,
+        summary=fields.pop("summary", "测试数据"),  # type: ignore[arg-type]
+        resource_class=fields.pop("resource_class", "3"),  # type: ignore[arg-type]
+        share_type=fields.pop("share_type", "unconditional"),  # type: ignore[arg-type]
+        share_methods=fields.pop("share_methods", ["api", "file"]),  # type: ignore[arg-type]
+        open_type=fields.pop("open_type", "unconditional"),  # type: ignore[arg-type]
+        update_cycle=fields.pop("update_cycle", "daily"),  # type: ignore[arg-type]
+        domain=fields.pop("domain", "社保就业"),  # type: ignore[arg-type]
+        items=[
+            DataItemIn(name=item, type_code=kind, is_key=item in keys)  # type: ignore[arg-type]
+            for item, kind in (items or [("地区", "C"), ("人口", "N")])
+        ],
+        **fields,  # type: ignore[arg-type]
+    )
+    return import_published(db, actor=ROOT, department_id=dept.id, data=data)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from kuaishu.accounts import models as accounts_models
 from kuaishu.catalog import models as catalog_models
+from kuaishu.collect import models as collect_models
 from kuaishu.db import Base
 from kuaishu.security import models as security_models
+from kuaishu.store import models as store_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "catalog_models", "metadata", "security_models"]
+__all__ = [
+    "accounts_models",
+    "catalog_models",
+    "collect_models",
+    "metadata",
+    "security_models",
+    "store_models",
+]

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     page_size_default: int = 20
     page_size_max: int = 200
+    jobs: str = Field(default="thread", description="thread (in process) | queue (kuaishu worker)")
+    job_threads: int = 2
+    load_memory_mb: int = Field(default=640, description="DuckDB memory limit of one load")
+    load_threads: int = 2
+    keep_versions: int = 5
+    upload_max_bytes: int = 8 * 1024**3
 
     @property
     def resolved_database_url(self) -> str:

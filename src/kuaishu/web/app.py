@@ -21,6 +21,7 @@ def load_domains() -> None:
     """Import every domain's policies so the authorization registry is complete."""
     import kuaishu.accounts.policies
     import kuaishu.catalog.policies
+    import kuaishu.collect.policies
     import kuaishu.security.policies  # noqa: F401
 
 

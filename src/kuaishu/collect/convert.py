@@ -1,0 +1,161 @@
+"""From staged text to typed columns: each value converted to its data item's type inside DuckDB.
+
+A value that does not convert never becomes NULL silently: its row goes to the quarantine with a
+reason naming the item, the source column and the value. Rows in = rows kept + rows quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from kuaishu.catalog.enums import ItemType
+from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
+
+# Characters stripped around every value: ASCII whitespace and the ideographic space.
+BLANKS = " \t\r\n\u3000\u00a0"
+
+DUCK_TYPES: dict[ItemType, str] = {
+    ItemType.C: "VARCHAR",
+    ItemType.M: "VARCHAR",
+    ItemType.G: "VARCHAR",
+    ItemType.N: "DOUBLE",
+    ItemType.B: "DOUBLE",
+    ItemType.F: "DOUBLE",
+    ItemType.I: "BIGINT",
+    ItemType.Y: "DECIMAL(18,2)",
+    ItemType.D: "DATE",
+    ItemType.T: "TIMESTAMP",
+    ItemType.L: "BOOLEAN",
+}
+TYPE_WORDS: dict[ItemType, str] = {
+    ItemType.N: "数值",
+    ItemType.B: "数值",
+    ItemType.F: "数值",
+    ItemType.I: "整数",
+    ItemType.Y: "金额",
+    ItemType.D: "日期",
+    ItemType.T: "日期时间",
+    ItemType.L: "是/否值",
+}
+DATE_FORMATS = "['%Y-%m-%d', '%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日', '%Y.%m.%d']"
+TIME_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y%m%d%H%M%S', '%Y年%m月%d日 %H:%M:%S', '%Y年%m月%d日%H时%M分%S秒']"
+TRUE_WORDS = "('1', 'true', 't', 'y', 'yes', '是', '真', '有')"
+FALSE_WORDS = "('0', 'false', 'f', 'n', 'no', '否', '假', '无')"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A data item as the load sees it."""
+
+    name: str
+    type_code: ItemType
+    length: int | None = None
+    is_key: bool = False
+
+
+@dataclass
+class Converted:
+    rows_in: int
+    rows_kept: int
+    rows_quarantined: int
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _converted(item: Target, text: str) -> str:
+    """SQL converting the trimmed text ``text`` to ``item``'s type; NULL when it cannot."""
+    kind = item.type_code
+    if kind in (ItemType.C, ItemType.M, ItemType.G):
+        return text
+    if kind in (ItemType.N, ItemType.B, ItemType.F, ItemType.I, ItemType.Y):
+        plain = f"replace(replace(replace({text}, ',', ''), '，', ''), '¥', '')"
+        return f"TRY_CAST({plain} AS {DUCK_TYPES[kind]})"
+    if kind == ItemType.D:
+        return f"COALESCE(TRY_CAST({text} AS DATE), TRY_STRPTIME({text}, {DATE_FORMATS})::DATE)"
+    if kind == ItemType.T:
+        return f"COALESCE(TRY_CAST({text} AS TIMESTAMP), TRY_STRPTIME({text}, {TIME_FORMATS}))"
+    return (
+        f"CASE WHEN lower({text}) IN {TRUE_WORDS} THEN TRUE "
+        f"WHEN lower({text}) IN {FALSE_WORDS} THEN FALSE END"
+    )
+
+
+def _problems(item: Target, column: str, text: str, value: str) -> list[str]:
+    """SQL expressions that are a reason when the value is wrong, else NULL."""
+    label = f"信息项“{item.name}”（源列“{column}”）"
+    found: list[str] = []
+    if item.type_code in TYPE_WORDS:
+        reason = (
+            _sql_text(f"{label}的值“")
+            + f" || left({text}, 40) || "
+            + _sql_text(f"”不是有效的{TYPE_WORDS[item.type_code]}")
+        )
+        found.append(f"CASE WHEN {text} IS NOT NULL AND {value} IS NULL THEN {reason} END")
+    elif item.length:
+        reason = _sql_text(f"{label}超过长度 {item.length}")
+        found.append(f"CASE WHEN length({text}) > {item.length} THEN {reason} END")
+    if item.is_key:
+        found.append(
+            f"CASE WHEN {text} IS NULL THEN {_sql_text(f'{label}为关键字段，不能为空')} END"
+        )
+    return found
+
+
+def column_sql(targets: list[Target], mapping: dict[str, str]) -> tuple[list[str], str]:
+    """The SELECT list converting ``raw`` to the items, and the reason expression."""
+    columns: list[str] = []
+    problems: list[str] = []
+    for item in targets:
+        source = mapping.get(item.name)
+        if not source:
+            columns.append(f"CAST(NULL AS {DUCK_TYPES[item.type_code]}) AS {quote(item.name)}")
+            continue
+        text = f"NULLIF(trim({quote(source)}, {_sql_text(BLANKS)}), '')"
+        value = _converted(item, text)
+        columns.append(f"{value} AS {quote(item.name)}")
+        problems.extend(_problems(item, source, text, value))
+    reason = f"NULLIF(concat_ws('；', {', '.join(problems)}), '')" if problems else "NULL"
+    return columns, reason
+
+
+def convert(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable,
+    targets: list[Target],
+    mapping: dict[str, str],
+    *,
+    quarantine_path: Path,
+) -> Converted:
+    """Write ``serve.data`` from ``raw``; rows that fail go to ``quarantine_path`` (Parquet)."""
+    missing = [source for source in mapping.values() if source and source not in raw.columns]
+    if missing:
+        raise LoadError(
+            "映射引用的源列不存在：{cols}。",
+            code="mapping_column_missing",
+            details={"columns": missing, "available": raw.columns},
+            cols="、".join(missing),
+        )
+    columns, reason = column_sql(targets, mapping)
+    con.execute(
+        f"CREATE TABLE checked AS SELECT rowid AS _rid, {raw.line_sql} AS _line, "
+        f"{', '.join(columns)}, {reason} AS _reason FROM {RAW_TABLE}"
+    )
+    names = ", ".join(quote(t.name) for t in targets)
+    con.execute(f"CREATE TABLE serve.data AS SELECT {names} FROM checked WHERE _reason IS NULL")
+    bad = int(con.execute("SELECT count(*) FROM checked WHERE _reason IS NOT NULL").fetchone()[0])  # type: ignore[index]
+    if bad:
+        source_columns = ", ".join(f"r.{quote(c)}" for c in raw.columns)
+        con.execute(
+            f"COPY (SELECT c._line AS _line, c._reason AS _reason, {source_columns} "
+            f"FROM checked c JOIN {RAW_TABLE} r ON r.rowid = c._rid "
+            f"WHERE c._reason IS NOT NULL ORDER BY c._line) "
+            f"TO {_sql_text(str(quarantine_path))} (FORMAT parquet)"
+        )
+    kept = int(con.execute("SELECT count(*) FROM serve.data").fetchone()[0])  # type: ignore[index]
+    con.execute("DROP TABLE checked")
+    return Converted(rows_in=raw.rows, rows_kept=kept, rows_quarantined=bad)

@@ -1,0 +1,452 @@
+"""Running one load, start to finish, so that a failure at any point publishes nothing.
+
+read (source → ``raw``) → map → convert and quarantine → ``serve.duckdb`` + ``data.parquet`` →
+checksum → promote the folder → publish (one transaction: version row, pointer, run, audit).
+A heartbeat thread keeps the entry's lease, reports progress and interrupts DuckDB on cancel.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.catalog.models import CatalogEntry, CatalogRevision
+from kuaishu.collect import connectors, mapping
+from kuaishu.collect.convert import Target, convert
+from kuaishu.collect.enums import RunStatus
+from kuaishu.collect.models import LoadRun, Source
+from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable, quote
+from kuaishu.collect.readers import read_file
+from kuaishu.collect.services import unseal
+from kuaishu.db import transaction, utcnow
+from kuaishu.errors import AppError
+from kuaishu.security import audit
+from kuaishu.security.models import Outcome
+from kuaishu.settings import get_settings
+from kuaishu.store import services as versions
+from kuaishu.store import storage
+from kuaishu.store.models import DatasetVersion, VersionState
+
+HEARTBEAT_SECONDS = 1.0
+STALE_AFTER = timedelta(seconds=30)
+LEASE_WAIT_SECONDS = 600
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Progress:
+    """Shared between the load and its heartbeat thread."""
+
+    rows: int = 0
+    total: int | None = None
+    percent: int = 0
+    phase: str = "排队"
+    cancelled: bool = False
+    log: list[dict[str, Any]] = field(default_factory=list)
+    con: duckdb.DuckDBPyConnection | None = None
+
+    def note(self, message: str, **facts: Any) -> None:
+        self.log.append({"at": utcnow().isoformat(), "message": message, **facts})
+
+    def reading(self, rows: int, total: int | None) -> None:
+        if self.cancelled:
+            raise LoadCancelled()
+        self.rows, self.total = rows, total
+        if total:
+            self.percent = min(60, int(60 * rows / total))
+
+
+def execute(factory: sessionmaker[Session], run_id: int) -> None:
+    """Run load ``run_id``; every outcome is written to the run, none escapes as an exception."""
+    with transaction(factory) as session:
+        run = session.get(LoadRun, run_id)
+        if run is None or run.status != RunStatus.QUEUED:
+            return
+        entry_id = run.entry_id
+    if not _wait_for_lease(factory, entry_id, run_id):
+        return
+    progress = Progress()
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(factory, run_id, progress, stop), daemon=True)
+    beat.start()
+    staging: Path | None = None
+    try:
+        staging = storage.staging_dir(entry_id, run_id)
+        made = _load(factory, run_id, staging, progress)
+        stop.set()
+        beat.join()
+        _publish(factory, run_id, staging, made, progress)
+        staging = None
+    except BaseException as error:
+        stop.set()
+        beat.join()
+        _fail(factory, run_id, error, progress)
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        if staging is not None:
+            storage.remove(staging)
+
+
+@dataclass
+class Made:
+    raw: RawTable
+    targets: list[Target]
+    mapping: dict[str, str]
+    rows_kept: int
+    rows_quarantined: int
+    revision_id: int
+    source_kind: str | None
+
+
+def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) -> bool:
+    """Two loads into one entry never interleave: wait for the other to finish."""
+    deadline = time.monotonic() + LEASE_WAIT_SECONDS
+    while True:
+        with transaction(factory) as session:
+            recover_stale(session, entry_id=entry_id)
+            run = session.get(LoadRun, run_id)
+            if run is None or run.status != RunStatus.QUEUED:
+                return False
+            if versions.acquire_lease(session, entry_id, run_id):
+                run.status = RunStatus.RUNNING
+                run.started_at = run.heartbeat_at = utcnow()
+                run.worker = worker_name()
+                run.phase = "读取"
+                return True
+            run.phase = "等待同一资源的其他加载完成"
+        if time.monotonic() > deadline:
+            with transaction(factory) as session:
+                _mark_failed(
+                    session.get(LoadRun, run_id),
+                    "lease_timeout",
+                    "同一资源的另一加载长时间未结束，本次加载未执行。",
+                )
+            return False
+        time.sleep(0.5)
+
+
+def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
+    settings = get_settings()
+    con = duckdb.connect(str(staging / "work.duckdb"))
+    con.execute(f"SET memory_limit = '{settings.load_memory_mb}MB'")
+    con.execute(f"SET threads = {settings.load_threads}")
+    con.execute(f"SET temp_directory = '{staging / 'spill'}'")
+    con.execute(f"ATTACH '{staging / storage.SERVE_FILE}' AS serve")
+    return con
+
+
+def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: Progress) -> Made:
+    with transaction(factory) as session:
+        run = session.get(LoadRun, run_id)
+        assert run is not None
+        entry = session.get(CatalogEntry, run.entry_id)
+        assert entry is not None
+        revision = session.get(CatalogRevision, entry.published_revision_id)
+        if revision is None:
+            raise LoadError("目录条目尚未发布。", code="entry_not_published")
+        targets = [
+            Target(name=i.name, type_code=i.type_code, length=i.length, is_key=i.is_key)
+            for i in revision.items
+        ]
+        revision_id = revision.id
+        source = session.get(Source, run.source_id) if run.source_id else None
+        saved = dict(source.mapping) if source else {}
+        secret = unseal(source) if source else None
+        input_path = storage.resolve(run.input_path) if run.input_path else None
+        input_name = run.input_name or (input_path.name if input_path else "")
+        source_kind = str(source.kind) if source else None
+        session.expunge_all()
+    if not targets:
+        raise LoadError("目录条目没有信息项，无法加载数据。", code="entry_without_items")
+    con = _connect(staging)
+    progress.con = con
+    try:
+        if input_path is not None:
+            raw = read_file(con, input_path, filename=input_name, progress=progress.reading)
+        else:
+            assert source is not None
+            raw = connectors.read_source(con, source, run, secret=secret, progress=progress.reading)
+        progress.rows, progress.total = raw.rows, raw.rows
+        for skipped in raw.skipped:
+            progress.note(
+                "跳过非数据行", line=skipped.line, reason=skipped.reason, text=skipped.text
+            )
+        for note in raw.notes:
+            progress.note(note)
+        if raw.rows == 0:
+            raise LoadError("文件中没有数据行。", code="no_rows")
+        used = mapping.resolve([t.name for t in targets], raw.columns, saved)
+        unused = [c for c in raw.columns if c not in used.values()]
+        if unused:
+            progress.note("以下源列未映射到信息项，未加载：" + "、".join(unused))
+        progress.phase, progress.percent = "转换", 60
+        converted = convert(
+            con, raw, targets, used, quarantine_path=staging / storage.QUARANTINE_FILE
+        )
+        progress.phase, progress.percent = "索引", 80
+        for target in targets:
+            if target.is_key:
+                con.execute(
+                    f"CREATE INDEX {quote('ix_' + target.name)} ON serve.data ({quote(target.name)})"
+                )
+        progress.phase, progress.percent = "写入", 88
+        con.execute(
+            f"COPY serve.data TO '{staging / storage.DATA_FILE}' "
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+    finally:
+        progress.con = None
+        con.close()
+    storage.remove(staging / "work.duckdb")
+    storage.remove(staging / "work.duckdb.wal")
+    storage.remove(staging / "spill")
+    (staging / "work.duckdb").unlink(missing_ok=True)
+    return Made(
+        raw=raw,
+        targets=targets,
+        mapping=used,
+        rows_kept=converted.rows_kept,
+        rows_quarantined=converted.rows_quarantined,
+        revision_id=revision_id,
+        source_kind=source_kind,
+    )
+
+
+def _schema(made: Made) -> list[dict[str, Any]]:
+    from kuaishu.collect.convert import DUCK_TYPES
+
+    return [
+        {
+            "name": t.name,
+            "type": DUCK_TYPES[t.type_code],
+            "item_type": str(t.type_code),
+            "source": made.mapping.get(t.name) or None,
+            "key": t.is_key,
+        }
+        for t in made.targets
+    ]
+
+
+def _publish(
+    factory: sessionmaker[Session], run_id: int, staging: Path, made: Made, progress: Progress
+) -> None:
+    progress.phase, progress.percent = "校验", 95
+    checksum = storage.sm3_file(staging / storage.DATA_FILE)
+    quarantine = staging / storage.QUARANTINE_FILE
+    retired: list[str] = []
+    with transaction(factory) as session:
+        run = session.get(LoadRun, run_id)
+        assert run is not None
+        dataset = versions.dataset_for(session, run.entry_id)
+        storage.sweep(
+            run.entry_id,
+            versions.referenced_paths(session, run.entry_id) | {storage.relative(staging)},
+        )
+        if quarantine.exists():
+            kept = storage.run_dir(run_id) / storage.QUARANTINE_FILE
+            os.replace(quarantine, kept)
+        dataset.last_number += 1
+        number = dataset.last_number
+        size = sum(p.stat().st_size for p in staging.iterdir() if p.is_file())
+        final = storage.promote(staging, run.entry_id, number)
+        version = DatasetVersion(
+            entry_id=run.entry_id,
+            number=number,
+            state=VersionState.READY,
+            path=storage.relative(final),
+            schema=_schema(made),
+            key_columns=[t.name for t in made.targets if t.is_key],
+            row_count=made.rows_kept,
+            byte_size=size,
+            checksum_sm3=checksum,
+            run_id=run_id,
+            revision_id=made.revision_id,
+            lineage={
+                "run": run_id,
+                "source_kind": made.source_kind,
+                "encoding": made.raw.encoding,
+                "mapping": made.mapping,
+                "catalog_revision": made.revision_id,
+            },
+        )
+        session.add(version)
+        session.flush()
+        versions.make_current(session, version)
+        retired = versions.retire_old(session, run.entry_id)
+        run.status = RunStatus.SUCCEEDED
+        run.version_id = version.id
+        run.rows_read = made.raw.rows
+        run.rows_loaded = made.rows_kept
+        run.rows_quarantined = made.rows_quarantined
+        run.percent, run.phase = 100, "完成"
+        progress.note(
+            f"加载完成：读入 {made.raw.rows} 行，入库 {made.rows_kept} 行，隔离 {made.rows_quarantined} 行"
+        )
+        run.log = list(run.log or []) + progress.log
+        run.finished_at = utcnow()
+        versions.release_lease(session, run.entry_id, run_id)
+        audit.record(
+            session,
+            _job_actor(session, run),
+            "store.publish",
+            target_type="dataset_version",
+            target_id=version.id,
+            details={
+                "run": run_id,
+                "number": number,
+                "rows": made.rows_kept,
+                "quarantined": made.rows_quarantined,
+                "sm3": checksum,
+            },
+        )
+    for folder in retired:
+        storage.remove(storage.resolve(folder))
+
+
+def _job_actor(session: Session, run: LoadRun) -> Actor:
+    """The person who asked for the load, as the job acts for them."""
+    from kuaishu.accounts.auth import actor_for
+    from kuaishu.accounts.models import User
+
+    user = session.get(User, run.requested_by) if run.requested_by else None
+    if user is None:
+        return Actor(user_id=None, username="system", auth_method="job")
+    return actor_for(user, auth_method="job")
+
+
+def _mark_failed(
+    run: LoadRun | None,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    status: RunStatus = RunStatus.FAILED,
+) -> None:
+    if run is None:
+        return
+    run.status = status
+    run.error_code, run.error_message, run.error_details = code, message, details
+    run.finished_at = utcnow()
+    run.phase = "已取消" if status == RunStatus.CANCELLED else "失败"
+
+
+def _fail(
+    factory: sessionmaker[Session], run_id: int, error: BaseException, progress: Progress
+) -> None:
+    if isinstance(error, LoadCancelled) or (
+        progress.cancelled and isinstance(error, duckdb.InterruptException)
+    ):
+        code, message, details, status = (
+            "load_cancelled",
+            "加载已被取消。",
+            None,
+            RunStatus.CANCELLED,
+        )
+    elif isinstance(error, AppError):
+        code, message, details, status = (
+            error.code,
+            error.localized(),
+            error.details,
+            RunStatus.FAILED,
+        )
+    else:
+        code = "load_error"
+        message = f"加载时发生错误：{type(error).__name__}: {error}"
+        details, status = None, RunStatus.FAILED
+    with transaction(factory) as session:
+        run = session.get(LoadRun, run_id)
+        if run is None:
+            return
+        run.rows_read = progress.rows
+        run.log = (
+            list(run.log or []) + progress.log + [{"at": utcnow().isoformat(), "message": message}]
+        )
+        _mark_failed(
+            run,
+            code,
+            message,
+            details if isinstance(details, dict) else {"details": details} if details else None,
+            status,
+        )
+        versions.release_lease(session, run.entry_id, run_id)
+        audit.record(
+            session,
+            _job_actor(session, run),
+            "collect.load_failed",
+            target_type="load_run",
+            target_id=run_id,
+            outcome=Outcome.FAILURE,
+            details={"code": code, "message": message},
+        )
+
+
+def _heartbeat(
+    factory: sessionmaker[Session], run_id: int, progress: Progress, stop: threading.Event
+) -> None:
+    """Keep the lease, publish progress, and turn a cancel request into an interrupt."""
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            with transaction(factory) as session:
+                run = session.get(LoadRun, run_id)
+                if run is None:
+                    return
+                run.heartbeat_at = utcnow()
+                run.rows_read, run.rows_total = progress.rows, progress.total
+                run.percent, run.phase = progress.percent, progress.phase
+                versions.renew_lease(session, run.entry_id, run_id)
+                if run.cancel_requested and not progress.cancelled:
+                    progress.cancelled = True
+                    if progress.con is not None:
+                        progress.con.interrupt()
+        except Exception:  # noqa: S112 - a missed beat is retried next second
+            continue
+
+
+def recover_stale(session: Session, *, entry_id: int | None = None) -> list[int]:
+    """Mark runs whose process died (``kill -9``, a crash, a restart) as failed; free their lease."""
+    now = utcnow()
+    stmt = select(LoadRun).where(LoadRun.status == RunStatus.RUNNING)
+    if entry_id is not None:
+        stmt = stmt.where(LoadRun.entry_id == entry_id)
+    recovered: list[int] = []
+    for run in session.scalars(stmt):
+        if not _is_dead(run, now):
+            continue
+        _mark_failed(
+            run,
+            "load_interrupted",
+            "加载进程意外中断（如被强制终止或服务重启）；此前发布的数据版本未受影响。",
+        )
+        versions.release_lease(session, run.entry_id, run.id)
+        recovered.append(run.id)
+    return recovered
+
+
+def _is_dead(run: LoadRun, now: Any) -> bool:
+    """Its process is gone (same host), or it has not been heard from for a while."""
+    if run.heartbeat_at is None or now - run.heartbeat_at > STALE_AFTER:
+        return True
+    host, _, pid = (run.worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

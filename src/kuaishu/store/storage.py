@@ -1,0 +1,102 @@
+"""Where versions live on disk, and how a folder becomes a version without ever being half-seen.
+
+A load writes into ``versions/<entry>/.staging-<run>/``; when every file is complete and synced the
+folder is renamed to ``versions/<entry>/<number>/`` (one atomic rename), and only then does the
+database start pointing at it. A process killed at any moment leaves either a staging folder or an
+unreferenced version folder, both removed by :func:`sweep`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+
+from kuaishu.settings import get_settings
+
+DATA_FILE = "data.parquet"
+SERVE_FILE = "serve.duckdb"
+QUARANTINE_FILE = "quarantine.parquet"
+STAGING_PREFIX = ".staging-"
+
+
+def data_root() -> Path:
+    return get_settings().data_dir.resolve()
+
+
+def versions_dir(entry_id: int) -> Path:
+    return data_root() / "versions" / str(entry_id)
+
+
+def staging_dir(entry_id: int, run_id: int) -> Path:
+    """A fresh, empty staging folder for ``run_id``."""
+    path = versions_dir(entry_id) / f"{STAGING_PREFIX}{run_id}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def run_dir(run_id: int) -> Path:
+    """Files a run keeps after it ends: its staged input and its quarantine."""
+    path = data_root() / "runs" / str(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resolve(relative: str) -> Path:
+    return data_root() / relative
+
+
+def relative(path: Path) -> str:
+    return str(path.resolve().relative_to(data_root()))
+
+
+def sm3_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SM3 of a file, read in chunks (versions can be gigabytes)."""
+    digest = hashes.Hash(hashes.SM3())
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.finalize().hex()
+
+
+def _fsync_tree(path: Path) -> None:
+    for child in path.iterdir():
+        if child.is_file():
+            with child.open("rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def promote(staging: Path, entry_id: int, number: int) -> Path:
+    """Make ``staging`` version ``number``: sync every file, then one atomic rename."""
+    _fsync_tree(staging)
+    final = versions_dir(entry_id) / str(number)
+    if final.exists():  # left by a process killed after its rename, before its commit
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    _fsync_tree(final.parent)
+    return final
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(entry_id: int, referenced: set[str]) -> list[Path]:
+    """Remove an entry's staging folders and version folders no version row points at."""
+    removed: list[Path] = []
+    folder = versions_dir(entry_id)
+    if not folder.exists():
+        return removed
+    for child in folder.iterdir():
+        if child.is_dir() and relative(child) not in referenced:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
