@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(DeclaredBodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        DeclaredBodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.upload_max_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -55,8 +59,11 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.accounts import routes as account_routes
     from kuaishu.catalog import pages as catalog_pages
     from kuaishu.catalog import routes as catalog_routes
+    from kuaishu.collect import pages as collect_pages
+    from kuaishu.collect import routes as collect_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
+    from kuaishu.store import routes as store_routes
     from kuaishu.web import system
 
     for module in (
@@ -64,11 +71,17 @@ def _include_routers(app: FastAPI) -> None:
         account_routes,
         security_routes,
         catalog_routes,
+        collect_routes,
+        store_routes,
         account_pages,
         admin_pages,
         security_pages,
         catalog_pages,
+        collect_pages,
     ):
         # FastAPI's limiter, set per router, answers 413 through our error handler whether or
         # not Content-Length was sent; upload routes of later issues set their own limit.
         app.include_router(module.router, max_body_size=app.state.settings.max_body_bytes)
+        uploads = getattr(module, "upload_router", None)
+        if uploads is not None:  # file uploads and pushes: their own, larger limit
+            app.include_router(uploads, max_body_size=app.state.settings.upload_max_bytes)

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kuaishu.i18n import current_locale, gettext_, negotiate
 
 LOCALE_COOKIE = "ks_lang"
+UPLOAD_SUFFIXES = ("/upload", "/push")
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
@@ -62,25 +63,33 @@ class DeclaredBodyLimitMiddleware:
     into our error handler; this covers the declared case with the same JSON error body.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+
+    def limit_for(self, path: str) -> int:
+        """Uploads (``…/upload``) and pushes (``…/push``) may be as large as a data file."""
+        return self.upload_max_bytes if path.endswith(UPLOAD_SUFFIXES) else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length") if scope["type"] == "http" else None
-        if declared is None or not declared.isdigit() or int(declared) <= self.max_bytes:
+        limit = self.limit_for(scope.get("path", "")) if scope["type"] == "http" else self.max_bytes
+        if declared is None or not declared.isdigit() or int(declared) <= limit:
             await self.app(scope, receive, send)
             return
         token = current_locale.set(scope.get("state", {}).get("locale", "zh_CN"))
         try:
-            message = gettext_("请求体过大：上限为 {n} 字节。", n=self.max_bytes)
+            message = gettext_("请求体过大：上限为 {n} 字节。", n=limit)
         finally:
             current_locale.reset(token)
         body = {
             "error": {
                 "code": "body_too_large",
                 "message": message,
-                "details": {"max_bytes": self.max_bytes},
+                "details": {"max_bytes": limit},
             }
         }
         payload = json.dumps(body, ensure_ascii=False).encode()
