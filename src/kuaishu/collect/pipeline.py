@@ -364,9 +364,12 @@ def _fail(
             RunStatus.FAILED,
         )
     else:
+        # Not the user's to read (paths, internals): the log keeps the first line for operators.
         code = "load_error"
-        message = f"加载时发生错误：{type(error).__name__}: {error}"
-        details, status = None, RunStatus.FAILED
+        message = "加载时发生内部错误，请联系平台运营者并提供任务编号。"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        progress.note("内部错误", error=f"{type(error).__name__}: {first_line}"[:300])
+        details, status = {"run": run_id}, RunStatus.FAILED
     with transaction(factory) as session:
         run = session.get(LoadRun, run_id)
         if run is None:
