@@ -46,6 +46,10 @@ class Denied(PermissionDenied):
         super().__init__(details={"operation": operation})
         self.operation = operation
         self.target = target
+        # Read now, while the target is live: the error handler records the refusal after the
+        # request's session has rolled back, when an ORM target can no longer be loaded.
+        self.target_id = getattr(target, "id", None)
+        self.target_type = type(target).__name__.lower() if self.target_id is not None else None
 
 
 def check(actor: Actor, operation: str, target: Any = None) -> Grant | None:

@@ -1,4 +1,5 @@
-"""The ``kuaishu`` command line: init, serve, demo, and department, user and key administration."""
+"""The ``kuaishu`` command line: init, serve, demo, department, user and key administration, and
+collection (ingest, worker, runs, versions)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,18 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts import auth, services
-from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import LevelKind, Role
-from kuaishu.db import make_engine, make_sessionmaker, transaction
+from kuaishu.cli_support import CLI_ACTOR, console, fail, session_factory
+from kuaishu.collect import cli as collect_cli
+from kuaishu.collect import queue
+from kuaishu.db import make_engine, transaction
 from kuaishu.errors import AppError
 from kuaishu.migrate import current_revision, upgrade
 from kuaishu.pagination import PageRequest
 from kuaishu.settings import get_settings
-from kuaishu.web.app import load_domains
 
 app = typer.Typer(help="块数 kuaishu — 政务数据共享开放平台", no_args_is_help=True)
 dept_app = typer.Typer(help="部门管理", no_args_is_help=True)
@@ -27,28 +27,9 @@ key_app = typer.Typer(help="API 密钥管理", no_args_is_help=True)
 app.add_typer(dept_app, name="dept")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="apikey")
-console = Console()
 
-# Someone at the server's shell already holds the database; the CLI acts as the platform
-# operator, and every change it makes is audited under the name "cli".
-CLI_ACTOR = Actor(
-    user_id=None,
-    username="cli",
-    auth_method="cli",
-    roles=frozenset({(0, Role.PLATFORM_OPERATOR)}),
-)
-
-
-def _factory() -> sessionmaker[Session]:
-    load_domains()
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_sessionmaker(make_engine(settings.resolved_database_url))
-
-
-def _fail(exc: AppError) -> None:
-    console.print(f"[red]错误 {exc.code}[/red]：{exc.localized()}")
-    raise typer.Exit(code=2)
+_factory = session_factory
+_fail = fail
 
 
 @app.command()
@@ -62,6 +43,9 @@ def init() -> None:
     after = current_revision(engine)
     state = "已是最新" if before == after else f"{before or '空'} → {after}"
     console.print(f"数据库结构：{state}（{engine.url.render_as_string(hide_password=True)}）")
+    if queue.is_postgres(settings.resolved_database_url):
+        created = queue.ensure_schema(settings.resolved_database_url)
+        console.print("任务队列（procrastinate）：" + ("已创建" if created else "已存在"))
 
 
 @app.command()
@@ -290,6 +274,12 @@ def key_revoke(username: str, key_id: int) -> None:
             console.print(f"已撤销密钥 {key_id}")
     except AppError as exc:
         _fail(exc)
+
+
+app.command()(collect_cli.ingest)
+app.command()(collect_cli.worker)
+app.add_typer(collect_cli.runs_app, name="runs")
+app.add_typer(collect_cli.versions_app, name="versions")
 
 
 def main() -> None:  # pragma: no cover - console entry point

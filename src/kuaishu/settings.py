@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     load_threads: int = 2
     keep_versions: int = 5
     upload_max_bytes: int = 8 * 1024**3
+    query_limit_max: int = Field(default=1000, description="rows one data-API page may return")
+    serve_memory_mb: int = Field(default=1024, description="DuckDB memory limit per served version")
 
     @property
     def resolved_database_url(self) -> str:

@@ -62,7 +62,7 @@ def target(operation: str, relation: str) -> Any:
         return department
     if operation in {"role.assign", "role.revoke"}:
         return (department, Role.CATALOGUER)
-    if operation.startswith("catalog."):
+    if operation.startswith(("catalog.", "collect.", "store.", "data.")):
         return department  # an entry's department (the policies accept the id itself)
     return None
 
@@ -119,7 +119,17 @@ CATALOG: dict[str, dict[str, set[str]]] = {
     "catalog.elements": {"any": {"platform_operator"}},
     "catalog.import": {"any": {"platform_operator"}},
 }
-EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG}
+LOADERS = {"cataloguer", "data_officer", "platform_operator"}
+COLLECT: dict[str, dict[str, set[str]]] = {
+    "collect.manage_source": {"own": LOADERS, "other": {"platform_operator"}},
+    "collect.load": {"own": LOADERS, "other": {"platform_operator"}},
+    "collect.push": {"own": LOADERS, "other": {"platform_operator"}},
+    "collect.cancel": {"own": LOADERS, "other": {"platform_operator"}},
+    "collect.view": {"own": STAFF, "other": {"platform_operator"}},
+    "store.publish": {"own": LOADERS, "other": {"platform_operator"}},
+    "data.read_own": {"own": STAFF, "other": {"platform_operator"}},
+}
+EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
 
 
 def test_every_operation_has_expectations() -> None:

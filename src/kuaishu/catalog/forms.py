@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from kuaishu.catalog.display import field_label
 from kuaishu.catalog.schemas import RevisionIn
 from kuaishu.errors import PROBLEM_MESSAGES, ValidationFailed
 from kuaishu.i18n import gettext_
@@ -52,7 +53,7 @@ def revision_from_form(form: FormData) -> RevisionIn:
     except ValidationError as exc:
         details = [
             {
-                "field": ".".join(str(p) for p in e["loc"]),
+                "field": _field(e["loc"]),
                 "message": gettext_(PROBLEM_MESSAGES.get(e["type"], "取值无效")),
             }
             for e in exc.errors()
@@ -61,9 +62,17 @@ def revision_from_form(form: FormData) -> RevisionIn:
             "目录信息不符合要求：{first}（共 {n} 处）",
             code="catalog_rules",
             details=details,
-            first=f"{details[0]['field']} {details[0]['message']}",
+            first=f"{field_label(details[0]['field'])} {details[0]['message']}",
             n=len(details),
         ) from exc
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """Pydantic's location as the catalog names fields: ``items[2].length`` counts rows from 1."""
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        rest = "".join(f".{part}" for part in loc[2:])
+        return f"items[{loc[1] + 1}]{rest}"
+    return ".".join(str(part) for part in loc)
 
 
 def form_values(data: RevisionIn | None) -> dict[str, Any]:

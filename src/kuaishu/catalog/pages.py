@@ -7,17 +7,19 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import check
+from kuaishu.authz import Denied, check
 from kuaishu.catalog import forms, queries, services
+from kuaishu.catalog.display import FIELD_LABELS, field_label, shown
 from kuaishu.catalog.enums import DOMAINS, LABELS, SECURITY_LEVELS, RevisionState
+from kuaishu.catalog.models import CatalogRevision
 from kuaishu.catalog.schemas import FieldComment
 from kuaishu.catalog.search import FACETS, SearchQuery, search
-from kuaishu.errors import AppError
+from kuaishu.errors import AppError, NotFound
 from kuaishu.pagination import PageRequest
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
 from kuaishu.web.forms import redirect
@@ -32,30 +34,6 @@ async def read_form(request: Request) -> FormData:
 
 
 FormDep = Annotated[FormData, Depends(read_form)]
-FIELD_LABELS = {
-    "name": "信息资源名称",
-    "summary": "信息资源摘要",
-    "resource_class": "类",
-    "subject_code": "项",
-    "category_code": "目",
-    "subcategory_code": "细目",
-    "resource_format": "信息资源格式",
-    "share_type": "共享类型",
-    "share_conditions": "共享条件",
-    "share_methods": "共享方式",
-    "share_basis": "共享依据",
-    "open_type": "开放类型",
-    "open_conditions": "开放条件",
-    "open_basis": "开放依据",
-    "update_cycle": "更新周期",
-    "domain": "领域",
-    "security_level": "安全级别",
-    "keywords": "关键字",
-    "contact": "联系方式",
-    "related_codes": "关联资源代码",
-    "licence": "开放许可",
-    "source_systems": "来源系统",
-}
 
 
 def _choices() -> dict[str, Any]:
@@ -64,6 +42,7 @@ def _choices() -> dict[str, Any]:
         "domains": DOMAINS,
         "levels": SECURITY_LEVELS,
         "field_labels": FIELD_LABELS,
+        "field_label": field_label,
     }
 
 
@@ -140,7 +119,10 @@ def department(
 @router.get("/review")
 def review_queue(request: Request, db: SessionDep, actor: CurrentActor, page: PageDep) -> Response:
     result = queries.review_queue(db, actor=actor, page=page)
-    return render(request, "catalog/review_queue.html", {"result": result, **_choices()})
+    flags = queries.flag_counts(db, result.items)
+    return render(
+        request, "catalog/review_queue.html", {"result": result, "flags": flags, **_choices()}
+    )
 
 
 @router.get("/overdue")
@@ -163,8 +145,9 @@ def _form(
     entry: Any,
     values: dict[str, Any],
     error: AppError | None = None,
-    status_code: int = 200,
+    revision: CatalogRevision | None = None,
 ) -> Response:
+    """The entry form; when editing, the reviewer's remarks on the revision are shown above it."""
     return render(
         request,
         "catalog/form.html",
@@ -172,10 +155,11 @@ def _form(
             "entry": entry,
             "form": values,
             "error": error,
+            "revision": revision,
             "blank_rows": forms.BLANK_ITEM_ROWS,
             **_choices(),
         },
-        status_code=status_code,
+        status_code=error.status if error else 200,
     )
 
 
@@ -187,9 +171,16 @@ def create_entry(request: Request, db: SessionDep, actor: CurrentActor, form: Fo
             db, actor=actor, department_id=_my_department(actor) or 0, data=data
         )
     except AppError as exc:
+        _refuse_if_denied(exc)
         db.rollback()
-        return _form(request, None, _raw(form), exc, exc.status)
+        return _form(request, None, _raw(form), exc)
     return redirect(f"/catalog/entries/{entry.id}", "created")
+
+
+def _refuse_if_denied(exc: AppError) -> None:
+    """A refusal by policy goes to the error handler, which records it in the audit trail."""
+    if isinstance(exc, Denied):
+        raise exc
 
 
 def _raw(form: Any) -> dict[str, Any]:
@@ -208,10 +199,7 @@ def _entry(
     request: Request, db: SessionDep, actor: Actor, entry_id: int, error: AppError | None = None
 ) -> Response:
     entry = services.view_entry(db, entry_id, actor=actor)
-    revisions = list(services.revisions_of(db, entry))
-    shown = revisions
-    if check(actor, "catalog.view_department", entry) is None:
-        shown = [r for r in revisions if r.published_at is not None]
+    revisions = services.visible_revisions(db, entry, actor=actor)
     working = next((r for r in revisions if r.id == entry.working_revision_id), None)
     in_force = next((r for r in revisions if r.id == entry.published_revision_id), None)
     may = {
@@ -223,7 +211,7 @@ def _entry(
         "catalog/entry.html",
         {
             "entry": entry,
-            "revisions": shown,
+            "revisions": revisions,
             "working": working,
             "in_force": in_force,
             "may": may,
@@ -242,7 +230,8 @@ def edit_entry(request: Request, entry_id: int, db: SessionDep, actor: CurrentAc
     entry = services.get_entry(db, entry_id)
     authorize(actor, "catalog.edit", entry)
     revision = services.working_revision(db, entry)
-    return _form(request, entry, forms.form_values(services.revision_data(revision)))
+    values = forms.form_values(services.revision_data(revision))
+    return _form(request, entry, values, revision=revision)
 
 
 @router.post("/entries/{entry_id}/edit")
@@ -252,8 +241,11 @@ def save_entry(
     try:
         services.update_draft(db, entry_id, actor=actor, data=forms.revision_from_form(form))
     except AppError as exc:
+        _refuse_if_denied(exc)
         db.rollback()
-        return _form(request, services.get_entry(db, entry_id), _raw(form), exc, exc.status)
+        entry = services.get_entry(db, entry_id)
+        revision = services.working_revision(db, entry)
+        return _form(request, entry, _raw(form), exc, revision)
     return redirect(f"/catalog/entries/{entry_id}", "saved")
 
 
@@ -261,6 +253,7 @@ def _act(request: Request, db: SessionDep, actor: Actor, entry_id: int, run: Any
     try:
         run()
     except AppError as exc:
+        _refuse_if_denied(exc)
         db.rollback()
         return _entry(request, db, actor, entry_id, exc)
     return redirect(f"/catalog/entries/{entry_id}", "saved")
@@ -347,10 +340,17 @@ def diff(
     to_number: Annotated[int, Query(alias="to", ge=1)] = 2,
 ) -> Response:
     entry = services.view_entry(db, entry_id, actor=actor)
-    revisions = {r.number: r for r in services.revisions_of(db, entry)}
-    rows = []
-    if from_number in revisions and to_number in revisions:
-        rows = services.diff(revisions[from_number], revisions[to_number])
+    revisions = {r.number: r for r in services.visible_revisions(db, entry, actor=actor)}
+    if from_number not in revisions or to_number not in revisions:
+        raise NotFound("目录修订不存在。", code="revision_not_found")
+    rows = [
+        {
+            "field": field_label(row["field"]),
+            "before": shown(row["field"], row["before"]),
+            "after": shown(row["field"], row["after"]),
+        }
+        for row in services.diff(revisions[from_number], revisions[to_number])
+    ]
     return render(
         request,
         "catalog/diff.html",
@@ -378,6 +378,7 @@ def import_workbook(
         entries = spreadsheet.read_workbook(content)
         services.import_entries(db, actor=actor, department_id=department_id, entries=entries)
     except AppError as exc:
+        _refuse_if_denied(exc)
         db.rollback()
         result = queries.department_catalog(
             db, actor=actor, department_id=department_id, page=PageRequest()

@@ -3,6 +3,7 @@ public negative list."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -57,6 +58,19 @@ def review_queue(session: Session, *, actor: Actor, page: PageRequest) -> Paged[
             or_(CatalogRevision.created_by.is_(None), CatalogRevision.created_by != actor.user_id)
         )
     return paginate(session, stmt, page)
+
+
+def flag_counts(session: Session, entries: Sequence[CatalogEntry]) -> dict[int, int]:
+    """How many 一数一源 flags each entry's revision under work carries (entry id → count)."""
+    working = [e.working_revision_id for e in entries if e.working_revision_id is not None]
+    if not working:
+        return {}
+    rows = session.execute(
+        select(CatalogRevision.entry_id, CatalogRevision.flags).where(
+            CatalogRevision.id.in_(working)
+        )
+    )
+    return {entry_id: len(flags or []) for entry_id, flags in rows}
 
 
 def overdue(

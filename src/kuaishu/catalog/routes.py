@@ -102,11 +102,7 @@ def get_entry(entry_id: int, db: SessionDep, actor: CurrentActor) -> object:
 )
 def list_revisions(entry_id: int, db: SessionDep, actor: CurrentActor, page: PageDep) -> object:
     entry = services.view_entry(db, entry_id, actor=actor)
-    revisions = list(services.revisions_of(db, entry))
-    from kuaishu.authz import check
-
-    if check(actor, "catalog.view_department", entry) is None:
-        revisions = [r for r in revisions if r.published_at is not None]
+    revisions = services.visible_revisions(db, entry, actor=actor)
     window = revisions[page.offset : page.offset + page.page_size]
     return page_out(Paged(window, len(revisions), page.page, page.page_size), RevisionOut)
 
@@ -120,7 +116,7 @@ def diff(
     to_number: Annotated[int, Query(alias="to", ge=1)],
 ) -> object:
     entry = services.view_entry(db, entry_id, actor=actor)
-    revisions = {r.number: r for r in services.revisions_of(db, entry)}
+    revisions = {r.number: r for r in services.visible_revisions(db, entry, actor=actor)}
     if from_number not in revisions or to_number not in revisions:
         from kuaishu.errors import NotFound
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.services import get_department
-from kuaishu.authz import Grant, authorize
+from kuaishu.authz import Grant, authorize, check
 from kuaishu.catalog import codes, elements, rules, search
 from kuaishu.catalog.enums import EntryStatus, RevisionState
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision, DataItem, ReviewComment
@@ -113,6 +113,16 @@ def revisions_of(session: Session, entry: CatalogEntry) -> Sequence[CatalogRevis
         .where(CatalogRevision.entry_id == entry.id)
         .order_by(CatalogRevision.number)
     ).all()
+
+
+def visible_revisions(
+    session: Session, entry: CatalogEntry, *, actor: Actor
+) -> list[CatalogRevision]:
+    """The revisions ``actor`` may read: all for the entry's department, else the published."""
+    revisions = list(revisions_of(session, entry))
+    if check(actor, "catalog.view_department", entry) is None:
+        revisions = [r for r in revisions if r.published_at is not None]
+    return revisions
 
 
 # Writing ---------------------------------------------------------------------------------------

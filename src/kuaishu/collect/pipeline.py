@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
@@ -62,9 +62,13 @@ class Progress:
     def note(self, message: str, **facts: Any) -> None:
         self.log.append({"at": utcnow().isoformat(), "message": message, **facts})
 
-    def reading(self, rows: int, total: int | None) -> None:
+    def check(self) -> None:
+        """Stop here if a cancel arrived (DuckDB drops an interrupt sent between statements)."""
         if self.cancelled:
             raise LoadCancelled()
+
+    def reading(self, rows: int, total: int | None) -> None:
+        self.check()
         self.rows, self.total = rows, total
         if total:
             self.percent = min(60, int(60 * rows / total))
@@ -87,9 +91,13 @@ def execute(factory: sessionmaker[Session], run_id: int) -> None:
     try:
         staging = storage.staging_dir(entry_id, run_id)
         made = _load(factory, run_id, staging, progress)
+        # Still beating: the SM3 of a large version takes long enough to look dead otherwise.
+        progress.phase, progress.percent = "校验", 95
+        checksum = storage.sm3_file(staging / storage.DATA_FILE)
+        progress.check()
         stop.set()
         beat.join()
-        _publish(factory, run_id, staging, made, progress)
+        _publish(factory, run_id, staging, made, progress, checksum)
         staging = None
     except BaseException as error:
         stop.set()
@@ -117,18 +125,21 @@ def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) 
     """Two loads into one entry never interleave: wait for the other to finish."""
     deadline = time.monotonic() + LEASE_WAIT_SECONDS
     while True:
-        with transaction(factory) as session:
-            recover_stale(session, entry_id=entry_id)
-            run = session.get(LoadRun, run_id)
-            if run is None or run.status != RunStatus.QUEUED:
-                return False
-            if versions.acquire_lease(session, entry_id, run_id):
-                run.status = RunStatus.RUNNING
-                run.started_at = run.heartbeat_at = utcnow()
-                run.worker = worker_name()
-                run.phase = "读取"
-                return True
-            run.phase = "等待同一资源的其他加载完成"
+        try:
+            with transaction(factory) as session:
+                recover_stale(session, entry_id=entry_id)
+                run = session.get(LoadRun, run_id)
+                if run is None or run.status != RunStatus.QUEUED:
+                    return False
+                if versions.acquire_lease(session, entry_id, run_id):
+                    if _claim(session, run_id):
+                        return True
+                    raise _ClaimedElsewhere()
+                run.phase = "等待同一资源的其他加载完成"
+        except _ClaimedElsewhere:
+            # Submitted twice (a restart re-submits queued runs) and the other runner won; the
+            # rollback undid this lease renewal.
+            return False
         if time.monotonic() > deadline:
             with transaction(factory) as session:
                 _mark_failed(
@@ -138,6 +149,28 @@ def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) 
                 )
             return False
         time.sleep(0.5)
+
+
+class _ClaimedElsewhere(Exception):
+    pass
+
+
+def _claim(session: Session, run_id: int) -> bool:
+    """QUEUED → RUNNING only if still queued: of two runners given one run, one runs it."""
+    now = utcnow()
+    claimed = session.execute(
+        update(LoadRun)
+        .where(LoadRun.id == run_id, LoadRun.status == RunStatus.QUEUED)
+        .values(
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker_name(),
+            phase="读取",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
 def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
@@ -170,6 +203,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         input_path = storage.resolve(run.input_path) if run.input_path else None
         input_name = run.input_name or (input_path.name if input_path else "")
         source_kind = str(source.kind) if source else None
+        previous = connectors.previous_of(session, source) if input_path is None else None
         session.expunge_all()
     if not targets:
         raise LoadError("目录条目没有信息项，无法加载数据。", code="entry_without_items")
@@ -180,7 +214,9 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             raw = read_file(con, input_path, filename=input_name, progress=progress.reading)
         else:
             assert source is not None
-            raw = connectors.read_source(con, source, run, secret=secret, progress=progress.reading)
+            raw = connectors.read_source(
+                con, source, run, secret=secret, progress=progress.reading, previous=previous
+            )
         progress.rows, progress.total = raw.rows, raw.rows
         for skipped in raw.skipped:
             progress.note(
@@ -194,16 +230,19 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         unused = [c for c in raw.columns if c not in used.values()]
         if unused:
             progress.note("以下源列未映射到信息项，未加载：" + "、".join(unused))
+        progress.check()
         progress.phase, progress.percent = "转换", 60
         converted = convert(
             con, raw, targets, used, quarantine_path=staging / storage.QUARANTINE_FILE
         )
+        progress.check()
         progress.phase, progress.percent = "索引", 80
         for target in targets:
             if target.is_key:
                 con.execute(
                     f"CREATE INDEX {quote('ix_' + target.name)} ON serve.data ({quote(target.name)})"
                 )
+        progress.check()
         progress.phase, progress.percent = "写入", 88
         con.execute(
             f"COPY serve.data TO '{staging / storage.DATA_FILE}' "
@@ -243,16 +282,27 @@ def _schema(made: Made) -> list[dict[str, Any]]:
 
 
 def _publish(
-    factory: sessionmaker[Session], run_id: int, staging: Path, made: Made, progress: Progress
+    factory: sessionmaker[Session],
+    run_id: int,
+    staging: Path,
+    made: Made,
+    progress: Progress,
+    checksum: str,
 ) -> None:
-    progress.phase, progress.percent = "校验", 95
-    checksum = storage.sm3_file(staging / storage.DATA_FILE)
     quarantine = staging / storage.QUARANTINE_FILE
     retired: list[str] = []
     with transaction(factory) as session:
-        run = session.get(LoadRun, run_id)
+        run = session.get(LoadRun, run_id, with_for_update=True)
         assert run is not None
         dataset = versions.dataset_for(session, run.entry_id)
+        session.refresh(dataset, with_for_update=True)
+        if run.status != RunStatus.RUNNING or dataset.loading_run_id != run_id:
+            # Declared dead (no heartbeat for too long) and the entry handed on: publishing
+            # now could interleave with the load that took over.
+            raise LoadError(
+                "本次加载失去了对该资源的占用（长时间无响应），结果未发布，请重新加载。",
+                code="lease_lost",
+            )
         storage.sweep(
             run.entry_id,
             versions.referenced_paths(session, run.entry_id) | {storage.relative(staging)},
@@ -282,12 +332,16 @@ def _publish(
                 "encoding": made.raw.encoding,
                 "mapping": made.mapping,
                 "catalog_revision": made.revision_id,
+                "incremental": made.raw.extra.get("incremental"),
             },
         )
         session.add(version)
         session.flush()
         versions.make_current(session, version)
         retired = versions.retire_old(session, run.entry_id)
+        source = session.get(Source, run.source_id) if run.source_id else None
+        if source is not None and "cursor" in made.raw.extra:
+            source.cursor = made.raw.extra["cursor"]
         run.status = RunStatus.SUCCEEDED
         run.version_id = version.id
         run.rows_read = made.raw.rows
@@ -422,7 +476,10 @@ def _heartbeat(
 def recover_stale(session: Session, *, entry_id: int | None = None) -> list[int]:
     """Mark runs whose process died (``kill -9``, a crash, a restart) as failed; free their lease."""
     now = utcnow()
-    stmt = select(LoadRun).where(LoadRun.status == RunStatus.RUNNING)
+    # A row locked right now belongs to a live process (publishing, beating): not ours to fail.
+    stmt = (
+        select(LoadRun).where(LoadRun.status == RunStatus.RUNNING).with_for_update(skip_locked=True)
+    )
     if entry_id is not None:
         stmt = stmt.where(LoadRun.entry_id == entry_id)
     recovered: list[int] = []

@@ -11,16 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import authorize
+from kuaishu.authz import authorize, check
 from kuaishu.catalog.enums import EntryStatus
-from kuaishu.catalog.models import CatalogEntry
-from kuaishu.catalog.services import get_entry, get_entry_by_code
+from kuaishu.catalog.models import CatalogEntry, DataItem
+from kuaishu.catalog.services import get_entry, get_entry_by_code, get_revision
 from kuaishu.collect.enums import FINISHED, RunStatus, SourceKind
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.db import utcnow
 from kuaishu.errors import Conflict, NotFound, ValidationFailed
+from kuaishu.pagination import Paged, PageRequest, paginate
 from kuaishu.security import audit
 from kuaishu.store import storage
+from kuaishu.store.models import DatasetVersion
 
 
 class EntryNotPublished(Conflict):
@@ -202,3 +204,150 @@ def sources_of(session: Session, *, actor: Actor, entry: CatalogEntry) -> Sequen
     return session.scalars(
         select(Source).where(Source.entry_id == entry.id).order_by(Source.id)
     ).all()
+
+
+# Reading, for the console and the API -----------------------------------------------------------
+
+
+def entry_for(
+    session: Session, entry_id: int, *, actor: Actor, operation: str = "collect.view"
+) -> CatalogEntry:
+    """The entry once ``actor`` may do ``operation`` on it; anything but viewing needs it published."""
+    entry = get_entry(session, entry_id)
+    authorize(actor, operation, entry)
+    if operation != "collect.view":
+        loadable_entry(session, entry_id=entry.id)
+    return entry
+
+
+def entry_items(session: Session, entry: CatalogEntry) -> list[DataItem]:
+    """The data items of the revision in force — what a load fills."""
+    if entry.published_revision_id is None:
+        return []
+    return list(get_revision(session, entry.published_revision_id).items)
+
+
+def view_source(session: Session, source_id: int, *, actor: Actor) -> Source:
+    source = get_source(session, source_id)
+    authorize(actor, "collect.view", get_entry(session, source.entry_id))
+    return source
+
+
+def view_run(session: Session, run_id: int, *, actor: Actor) -> LoadRun:
+    run = get_run(session, run_id)
+    authorize(actor, "collect.view", get_entry(session, run.entry_id))
+    return run
+
+
+def runnable_source(
+    session: Session, source_id: int, *, actor: Actor
+) -> tuple[CatalogEntry, Source]:
+    """A source that fetches its own rows and may run now (a file source needs its file)."""
+    source = get_source(session, source_id)
+    entry = entry_for(session, source.entry_id, actor=actor, operation="collect.load")
+    if not source.enabled:
+        raise Conflict("采集来源“{name}”已停用。", code="source_disabled", name=source.name)
+    if source.kind in (SourceKind.FILE, SourceKind.PUSH):
+        raise ValidationFailed(
+            "“{name}”是文件或推送来源，请上传文件或由系统推送数据。",
+            code="source_needs_input",
+            name=source.name,
+        )
+    return entry, source
+
+
+def list_runs(
+    session: Session,
+    *,
+    actor: Actor,
+    page: PageRequest,
+    entry_id: int | None = None,
+    status: RunStatus | None = None,
+) -> Paged[LoadRun]:
+    """Runs of one entry, or every run the actor may see (the operator: all), newest first."""
+    stmt = select(LoadRun).order_by(LoadRun.id.desc())
+    if entry_id is not None:
+        entry_for(session, entry_id, actor=actor)
+        stmt = stmt.where(LoadRun.entry_id == entry_id)
+    elif check(actor, "collect.view") is None:
+        mine = select(CatalogEntry.id).where(CatalogEntry.department_id.in_(actor.department_ids))
+        stmt = stmt.where(LoadRun.entry_id.in_(mine))
+    if status is not None:
+        stmt = stmt.where(LoadRun.status == status)
+    return paginate(session, stmt, page)
+
+
+def versions_for(
+    session: Session, *, actor: Actor, entry: CatalogEntry
+) -> tuple[list[DatasetVersion], int | None]:
+    """The entry's versions, newest first, and the id of the one being served."""
+    from kuaishu.store.models import Dataset
+    from kuaishu.store.services import versions_of
+
+    authorize(actor, "collect.view", entry)
+    dataset = session.get(Dataset, entry.id)
+    return list(versions_of(session, entry.id)), dataset.current_version_id if dataset else None
+
+
+def quarantine_of(session: Session, *, actor: Actor, run: LoadRun) -> Path:
+    """The rows a load set aside, with their reasons; reading them is a data read, so audited."""
+    entry = get_entry(session, run.entry_id)
+    grant = authorize(actor, "data.read_own", entry)
+    path = storage.data_root() / "runs" / str(run.id) / storage.QUARANTINE_FILE
+    if not path.exists():
+        raise NotFound("该任务没有被隔离的数据行。", code="no_quarantine")
+    audit.record(
+        session,
+        actor,
+        "collect.read_quarantine",
+        target_type="load_run",
+        target_id=run.id,
+        details={"code": entry.code, "rows": run.rows_quarantined},
+        as_role=grant,
+    )
+    return path
+
+
+def propose_for(
+    session: Session, *, actor: Actor, entry: CatalogEntry, columns: list[str]
+) -> dict[str, Any]:
+    """What a load would map from ``columns``: proposals by name, and the items left over."""
+    from kuaishu.collect.mapping import propose
+
+    authorize(actor, "collect.manage_source", entry)
+    items = [item.name for item in entry_items(session, entry)]
+    proposed = propose(items, columns)
+    return {
+        "items": items,
+        "columns": columns,
+        "mapping": proposed,
+        "unmapped": [item for item in items if item not in proposed],
+    }
+
+
+def sample_columns(path: Path, *, filename: str) -> list[str]:
+    """The column names of a sample file, read by the same readers a load uses."""
+    import duckdb
+
+    from kuaishu.collect.raw import no_progress
+    from kuaishu.collect.readers import read_file
+
+    with duckdb.connect() as con:
+        return read_file(con, path, filename=filename, progress=no_progress).columns
+
+
+def set_source_enabled(session: Session, *, actor: Actor, source: Source, enabled: bool) -> Source:
+    """Stop (or resume) a source: a disabled one is neither scheduled nor run; its runs stay."""
+    entry = get_entry(session, source.entry_id)
+    grant = authorize(actor, "collect.manage_source", entry)
+    source.enabled = enabled
+    audit.record(
+        session,
+        actor,
+        "collect.enable_source" if enabled else "collect.disable_source",
+        target_type="source",
+        target_id=source.id,
+        details={"code": entry.code, "name": source.name},
+        as_role=grant,
+    )
+    return source

@@ -1,7 +1,273 @@
-"""(being written)"""
+"""The data API (数据接口): query, lookup, dictionary and downloads of a served version.
+
+Resources are addressed by their catalog code, which contains a ``/`` (``前段码/后段码``): it is
+written as is (``/api/v1/data/301001/52001A00001/query``) or percent-encoded (``%2F``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import unquote
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from kuaishu.errors import NotFound
+from kuaishu.store import reads
+from kuaishu.store.exports import Format, content_disposition
+from kuaishu.store.query import ReadRequest, Total, names
+from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
+from kuaishu.web.deps import CurrentActor, SessionDep
+from kuaishu.web.errors import error_body
+
+router = APIRouter(prefix="/api/v1/data", tags=["data"])
+
+# Parameters with a meaning of their own; every other one is a filter on a column.
+RESERVED = frozenset(
+    {
+        "q",
+        "fields",
+        "sort",
+        "limit",
+        "offset",
+        "cursor",
+        "total",
+        "distinct",
+        "group_by",
+        "agg",
+        "shape",
+        "purpose",
+        "bom",
+    }
+)
+
+
+def read_request(
+    request: Request,
+    q: Annotated[
+        str, Query(max_length=200, description="全文检索：每个词都须出现在某个文本字段中")
+    ] = "",
+    fields: Annotated[str, Query(description="只返回这些字段，逗号分隔，如 地区,人口")] = "",
+    sort: Annotated[
+        str, Query(description="排序字段，逗号分隔；前加 - 为降序，如 -人口,地区")
+    ] = "",
+    limit: Annotated[int | None, Query(ge=1, description="每页行数，默认 100，上限见配置")] = None,
+    offset: Annotated[int, Query(ge=0, description="跳过的行数（与 cursor 二选一）")] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=2000, description="上一页返回的 next_cursor")
+    ] = None,
+    total: Annotated[
+        Total, Query(description="总数：exact 精确；estimate 估算（小数据集即精确）；none 不计")
+    ] = Total.ESTIMATE,
+    distinct: Annotated[bool, Query(description="去除重复行")] = False,
+    group_by: Annotated[str, Query(description="分组字段，逗号分隔")] = "",
+    agg: Annotated[
+        str,
+        Query(
+            description="统计：count、count:字段、sum:字段、avg:字段、min:字段、max:字段，逗号分隔"
+        ),
+    ] = "",
+) -> ReadRequest:
+    """The read a query string asks for; the filters are the parameters not listed above."""
+    filters = tuple(
+        (name, value) for name, value in request.query_params.multi_items() if name not in RESERVED
+    )
+    return ReadRequest(
+        filters=filters,
+        q=q,
+        fields=names(fields),
+        sort=names(sort),
+        limit=limit,
+        offset=offset,
+        cursor=cursor or None,
+        total=total,
+        distinct=distinct,
+        group_by=names(group_by),
+        aggregates=names(agg),
+    )
+
+
+def declared_purpose(
+    purpose: Annotated[
+        str | None, Query(max_length=200, description="使用目的，记入审计（也可用 X-Purpose 头）")
+    ] = None,
+    x_purpose: Annotated[
+        str | None, Header(description="使用目的，UTF-8 百分号编码", max_length=600)
+    ] = None,
+) -> str | None:
+    """The purpose the caller declares, from the parameter or the (percent-encoded) header."""
+    return purpose or (unquote(x_purpose)[:200] if x_purpose else None)
+
+
+ReadDep = Annotated[ReadRequest, Depends(read_request)]
+PurposeDep = Annotated[str | None, Depends(declared_purpose)]
+ShapeParam = Annotated[Shape, Query(description="arrays：每行为数组（默认）；objects：每行为对象")]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def rows_response(result: reads.Rows, shape: Shape, **extra: Any) -> Response:
+    """The rows as JSON, encoded in one pass by orjson (no per-row validation)."""
+    fields = [{"name": o.name, "type": o.type, "item_type": o.item_type} for o in result.outputs]
+    rows: list[Any] = result.rows
+    if shape == Shape.OBJECTS:
+        labels = [o.name for o in result.outputs]
+        rows = [dict(zip(labels, row, strict=True)) for row in result.rows]
+    body = {"fields": fields, "rows": rows, **extra, "version": result.version}
+    return Response(orjson.dumps(body, default=_json_value), media_type="application/json")
+
+
+@router.get(
+    "/{code:path}/query",
+    summary="查询数据（筛选、检索、排序、分页、去重、分组统计）",
+    response_class=Response,
+    responses={200: {"model": QueryOut}},
+)
+def query(
+    code: str,
+    db: SessionDep,
+    actor: CurrentActor,
+    read: ReadDep,
+    purpose: PurposeDep,
+    shape: ShapeParam = Shape.ARRAYS,
+) -> Response:
+    """查询所服务数据版本中的行。
+
+    **筛选**：`?字段名__运算=值`，可重复，条件之间为“且”。不写运算即等于：`?地区=北京`。
+    运算：`eq` 等于、`ne` 不等于、`lt` 小于、`lte` 小于等于、`gt` 大于、`gte` 大于等于、
+    `in` 属于（`?地区__in=北京,上海` 或 JSON 数组 `?地区__in=["北京","上海"]`）、
+    `contains` 包含（不区分大小写）、`isnull` 为空（`=1`）/非空（`=0`）、`notnull` 非空（`=1`）。
+    值按字段类型解析：日期 `2024-01-31`，日期时间 `2024-01-31T08:00:00`，是/否 `true`/`false`。
+
+    **分页**：`limit` + `offset`，或游标：把响应中的 `next_cursor` 作为 `cursor` 传回，直到它为
+    null。游标固定在生成它的数据版本上，翻页期间发布新版本也不会错行。游标不能与 offset、
+    distinct、group_by 同用。
+
+    **分组统计**：`?group_by=地区&agg=count,sum:人口`，结果字段名为 `count`、`sum(人口)`，
+    可按它们排序（`sort=-count`）。
+
+    **响应**：`{fields, rows, total, total_exact, next_cursor, version}`；`rows` 默认是按 `fields`
+    顺序排列的数组（`shape=objects` 时为对象）。每次查询都记入审计，可用 `purpose` 参数或
+    `X-Purpose` 头声明使用目的。
+    """
+    result = reads.query_data(db, actor=actor, code=code, request=read, purpose=purpose)
+    return rows_response(
+        result,
+        shape,
+        total=result.total,
+        total_exact=result.total_exact,
+        next_cursor=result.next_cursor,
+    )
+
+
+def _lookup_response(result: reads.Rows, shape: Shape) -> Response:
+    if not result.rows:  # answered, not raised: the lookup stays in the audit trail
+        error = NotFound("未找到关键字段为该值的记录。", code="record_not_found")
+        return JSONResponse(error_body(error.code, error.localized(), None), status_code=404)
+    return rows_response(result, shape)
+
+
+@router.get(
+    "/{code:path}/lookup",
+    summary="按关键字段查询（联机查询）",
+    response_class=Response,
+    responses={200: {"model": RowsOut}},
+)
+def lookup(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    actor: CurrentActor,
+    purpose: PurposeDep,
+    fields: Annotated[str, Query(description="只返回这些字段，逗号分隔")] = "",
+    key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
+    shape: ShapeParam = Shape.ARRAYS,
+) -> Response:
+    """按关键字段取记录，走关键字段上的索引。
+
+    只有一个关键字段时用 `?key=值`；有多个时按字段名传值，如 `?身份证号=…&姓名=…`。
+    找不到时返回 404 `record_not_found`（这次查询仍记入审计）。个人身份号码等敏感值请用
+    POST 方式，避免出现在网址和访问日志中。
+    """
+    keys = {
+        name: value
+        for name, value in request.query_params.multi_items()
+        if name not in RESERVED and name != "key"
+    }
+    if key is not None:
+        keys = {"key": key, **keys}
+    result = reads.lookup(
+        db, actor=actor, code=code, keys=keys, fields=names(fields), purpose=purpose
+    )
+    return _lookup_response(result, shape)
+
+
+@router.post(
+    "/{code:path}/lookup",
+    summary="按关键字段查询（POST，值不进网址）",
+    response_class=Response,
+    responses={200: {"model": RowsOut}},
+)
+def lookup_by_post(
+    code: str, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+) -> Response:
+    """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
+    keys = dict(body.keys)
+    if body.key is not None:
+        keys = {"key": body.key, **keys}
+    result = reads.lookup(
+        db,
+        actor=actor,
+        code=code,
+        keys=keys,
+        fields=tuple(body.fields),
+        purpose=body.purpose or purpose,
+    )
+    return _lookup_response(result, body.shape)
+
+
+@router.get("/{code:path}/dictionary", response_model=DictionaryOut, summary="数据字典")
+def dictionary(code: str, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    """所服务版本的字段：信息项名称、类型、描述、是否关键字段，以及版本号、行数、SM3 摘要。"""
+    return reads.dictionary(db, actor=actor, code=code)
+
+
+@router.get(
+    "/{code:path}/download.{fmt}",
+    summary="下载（csv、json、jsonl、xml、xlsx、parquet）",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download(
+    code: str,
+    fmt: Format,
+    db: SessionDep,
+    actor: CurrentActor,
+    read: ReadDep,
+    purpose: PurposeDep,
+    bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM，便于 Excel 直接打开")] = False,
+) -> StreamingResponse:
+    """下载所服务版本，筛选、字段、排序与查询接口相同（不分页时为全部行），边生成边传输。
+
+    - `csv`：UTF-8，`bom=1` 加 BOM 供 Excel 打开；`json`：对象数组；`jsonl`：每行一个对象；
+      `xml`：`<dataset><fields/><rows><row><字段名>值</字段名>…</row></rows></dataset>`，
+      字段名不是合法 XML 名称时字符替换为 `_`，对照见 `<fields>`；空值为 `xsi:nil="true"`。
+    - `xlsx`：超过 Excel 的 1,048,575 行数据时，续写到新工作表“数据2”“数据3”…。
+    - `parquet`：不筛选时直接传输存储的版本文件。
+    - CSV 与 XLSX 中以 `= + - @`、制表符或回车开头的文本前加单引号，防止公式注入。
+    - 文件名为中文（RFC 6266 `filename*`），并附 ASCII 备用名。下载在传输开始前记入审计。
+    """
+    found = reads.download(
+        db, actor=actor, code=code, request=read, fmt=fmt, bom=bom, purpose=purpose
+    )
+    return StreamingResponse(
+        found.body,
+        media_type=found.media_type,
+        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
+    )

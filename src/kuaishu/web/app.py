@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
         description='政务数据共享开放平台接口。错误统一为 {"error": {code, message, details}}。',
+        lifespan=_lifespan,
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
@@ -51,6 +54,34 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the job machinery (runner, recovery, scheduled loads) and stop it on shut-down."""
+    from kuaishu.collect.jobs import Background, InlineRunner, make_runner
+
+    factory = app.state.sessionmaker
+    settings: Settings = app.state.settings
+    if isinstance(factory.kw.get("bind"), Connection):
+        # Sessions on one connection (a test's rolled-back transaction) cannot be shared with
+        # other threads: loads run inline, and nothing runs in the background.
+        app.state.runner = InlineRunner(factory)
+        yield
+        return
+    runner = make_runner(
+        settings.jobs,
+        factory,
+        threads=settings.job_threads,
+        database_url=str(app.state.engine.url.render_as_string(hide_password=False)),
+    )
+    background = Background(factory, runner)
+    app.state.runner = runner
+    background.start()
+    try:
+        yield
+    finally:
+        background.stop()
 
 
 def _include_routers(app: FastAPI) -> None:

@@ -80,14 +80,13 @@ def _record_denial(request: Request, exc: Denied) -> None:
         return
     try:
         with transaction(request.app.state.sessionmaker) as session:
-            target_id = getattr(exc.target, "id", None)
             audit.record(
                 session,
                 actor,
                 exc.operation,
                 outcome=Outcome.DENIED,
-                target_type=type(exc.target).__name__.lower() if target_id is not None else None,
-                target_id=target_id,
+                target_type=exc.target_type,
+                target_id=exc.target_id,
                 details={"method": request.method, "path": request.url.path},
             )
     except Exception:  # a failed audit write must not hide the refusal itself

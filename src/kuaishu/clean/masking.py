@@ -1,0 +1,329 @@
+"""Masking operators (STANDARDS.md §3) as DuckDB SQL expressions over a column expression.
+
+Masking runs inside the query engine, vectorised, so every output of a read (query, lookup, each
+download format, previews) is masked by the same SELECT. :func:`mask_sql` is the one entry
+point; a NULL cell stays NULL under every method. The keyed methods (SM3 hash, pseudonym,
+SM4 encryption) call Python functions registered on the connection by
+:func:`kuaishu.clean.keyed.register_udfs`. See docs/decisions/0013-masking-in-the-engine.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from kuaishu.clean import keyed
+from kuaishu.clean.lexicon import chars, words
+from kuaishu.clean.sqltext import literal, number
+from kuaishu.errors import AppError
+
+
+class MaskMethod(StrEnum):
+    """脱敏方法."""
+
+    MASK = "mask"  # 遮盖（保留长度）
+    TRUNCATE = "truncate"  # 截断
+    GENERALISE = "generalise"  # 泛化
+    NULL = "null"  # 置空
+    SUBSTITUTE = "substitute"  # 替换
+    SHUFFLE = "shuffle"  # 重排
+    NOISE = "noise"  # 加噪
+    DATE_SHIFT = "date_shift"  # 日期偏移
+    HASH = "hash"  # 哈希（SM3）
+    PSEUDONYM = "pseudonym"  # 假名化
+    ENCRYPT = "encrypt"  # 加密（SM4）
+
+    @property
+    def label(self) -> str:
+        return METHOD_LABELS[self]
+
+
+METHOD_LABELS: dict[MaskMethod, str] = {
+    MaskMethod.MASK: "遮盖（保留长度）",
+    MaskMethod.TRUNCATE: "截断",
+    MaskMethod.GENERALISE: "泛化",
+    MaskMethod.NULL: "置空",
+    MaskMethod.SUBSTITUTE: "替换为常量",
+    MaskMethod.SHUFFLE: "列内重排",
+    MaskMethod.NOISE: "数值加噪",
+    MaskMethod.DATE_SHIFT: "日期偏移",
+    MaskMethod.HASH: "哈希（SM3）",
+    MaskMethod.PSEUDONYM: "假名化",
+    MaskMethod.ENCRYPT: "加密（SM4）",
+}
+
+
+class MaskingError(AppError):
+    """A masking method was given parameters it cannot work with."""
+
+    status = 422
+    code = "bad_masking_parameters"
+    message = "脱敏参数有误：{problem}"
+
+
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "UHUGEINT")  # fmt: skip
+NUMERIC_TYPES = (*INTEGER_TYPES, "FLOAT", "REAL", "DOUBLE", "DECIMAL", "NUMERIC")
+DATE_TYPES = ("DATE", "TIMESTAMP")
+ROW_KEY = "rowid"
+
+
+@dataclass(frozen=True)
+class Column:
+    """The column being masked: its SQL expression and DuckDB type."""
+
+    sql: str
+    type: str
+
+    @property
+    def base_type(self) -> str:
+        return self.type.upper().split("(")[0].strip()
+
+    @property
+    def is_integer(self) -> bool:
+        return self.base_type in INTEGER_TYPES
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.base_type in NUMERIC_TYPES
+
+    @property
+    def is_date(self) -> bool:
+        return self.base_type.startswith(DATE_TYPES)
+
+    @property
+    def text(self) -> str:
+        return f"CAST({self.sql} AS VARCHAR)"
+
+    def as_number(self) -> str:
+        return self.sql if self.is_numeric else f"TRY_CAST({self.sql} AS DOUBLE)"
+
+    def as_date(self) -> str:
+        return self.sql if self.is_date else f"TRY_CAST({self.sql} AS DATE)"
+
+
+def mask_sql(
+    method: MaskMethod, column_sql: str, params: Mapping[str, Any], *, column_type: str
+) -> str:
+    """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``."""
+    column = Column(f"({column_sql})", column_type)
+    return _BUILDERS[MaskMethod(method)](column, dict(params))
+
+
+# Parameters -------------------------------------------------------------------------------------
+
+
+def _int(params: dict[str, Any], name: str, default: int | None = None, *, least: int = 0) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise MaskingError(problem=f"{name} ≥ {least}")
+    return value
+
+
+def _positive(params: dict[str, Any], name: str) -> float:
+    value = params.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise MaskingError(problem=f"{name} > 0")
+    return float(value)
+
+
+def _text(params: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = params.get(name, default)
+    if not isinstance(value, str):
+        raise MaskingError(problem=name)
+    return value
+
+
+def _seed(params: dict[str, Any], purpose: str) -> str:
+    """A literal seed: the one given, or one derived from the master key (so rows cannot be
+    matched back by someone who knows the method but not the key)."""
+    seed = params.get("seed")
+    if seed is None:
+        return number(keyed.seed(purpose))
+    if isinstance(seed, bool) or not isinstance(seed, int | str):
+        raise MaskingError(problem="seed")
+    return literal(seed) if isinstance(seed, str) else number(seed)
+
+
+def _row_hash(column: Column, params: dict[str, Any], purpose: str) -> str:
+    """A per-row UBIGINT, stable for a row, different per column and per seed."""
+    row_key = _text(params, "row_key", ROW_KEY)
+    return f"hash({row_key}, {_seed(params, purpose)}, {literal(column.sql)})"
+
+
+# Suppression ------------------------------------------------------------------------------------
+
+
+def _keep_length(text: str, first: int, last: int, char: str) -> str:
+    n = f"length({text})"
+    shown = (
+        f"left({text}, {first}) || repeat({char}, {n} - {first + last}) || right({text}, {last})"
+    )
+    # A value no longer than what would be shown is masked whole, never shown whole.
+    return f"(CASE WHEN {n} <= {first + last} THEN repeat({char}, {n}) ELSE {shown} END)"
+
+
+def _mask(column: Column, params: dict[str, Any]) -> str:
+    first, last = _int(params, "first", 0), _int(params, "last", 0)
+    char = _text(params, "char", "*")
+    if len(char) != 1:
+        raise MaskingError(problem="char")
+    text, char_sql = column.text, literal(char)
+    keep_from = params.get("keep_from")
+    if keep_from is None:
+        return _keep_length(text, first, last, char_sql)
+    mark = _text(params, "keep_from")
+    at = f"strpos({text}, {literal(mark)})"
+    head = _keep_length(f"left({text}, {at} - 1)", first, last, char_sql)
+    whole = _keep_length(text, first, last, char_sql)
+    return f"(CASE WHEN {at} > 1 THEN {head} || substr({text}, {at}) ELSE {whole} END)"
+
+
+def _truncate(column: Column, params: dict[str, Any]) -> str:
+    keep = _int(params, "keep", least=1)
+    text = column.text
+    # A value no longer than the kept prefix would come out whole, so it is masked instead.
+    return (
+        f"(CASE WHEN length({text}) <= {keep} THEN repeat('*', length({text})) "
+        f"ELSE left({text}, {keep}) END)"
+    )
+
+
+def _null(column: Column, _params: dict[str, Any]) -> str:
+    return f"CAST(NULL AS {column.type})"
+
+
+def _substitute(column: Column, params: dict[str, Any]) -> str:
+    return f"(CASE WHEN {column.sql} IS NULL THEN NULL ELSE {literal(_text(params, 'value'))} END)"
+
+
+# Generalisation ---------------------------------------------------------------------------------
+
+
+def _generalise(column: Column, params: dict[str, Any]) -> str:
+    to = _text(params, "to")
+    if to in ("year", "month"):
+        pattern = "%Y" if to == "year" else "%Y-%m"
+        return f"strftime({column.as_date()}, '{pattern}')"
+    if to == "range":
+        return _range(column, params)
+    if to == "round":
+        return f"round({column.as_number()}, {_int(params, 'digits', 0)})"
+    if to == "district":
+        return address_to_district_sql(column.text)
+    raise MaskingError(problem="to")
+
+
+def _range(column: Column, params: dict[str, Any]) -> str:
+    """Bucket a number: "20-29" for integers with a whole width, else "[20.5, 30.5)"."""
+    width = _positive(params, "width")
+    low = f"floor({column.as_number()} / {number(width)}) * {number(width)}"
+    if column.is_integer and width.is_integer():
+        low_int = f"CAST({low} AS HUGEINT)"
+        return f"({low_int} || '-' || ({low_int} + {int(width) - 1}))"
+    return f"('[' || {low} || ', ' || ({low} + {number(width)}) || ')')"
+
+
+def address_patterns() -> tuple[str, str]:
+    """Regexes (RE2 and Python alike) cutting an address to its district, else to its city."""
+    stop = "0-9" + chars("address_street_chars")
+    top = "|".join(words("address_top_units"))
+    district = "|".join(words("address_district_units"))
+    city = "|".join(words("address_city_units"))
+    to_district = f"^(?:[^{stop}]{{0,12}}?(?:{top}))?[^{stop}]{{0,15}}?(?:{district})"
+    to_city = f"^[^{stop}]{{0,20}}(?:{city})"
+    return to_district, to_city
+
+
+def address_to_district_sql(text: str) -> str:
+    """The address up to its district or county; NULL when neither it nor a city is found."""
+    to_district, to_city = address_patterns()
+    return (
+        f"coalesce(nullif(regexp_extract({text}, {literal(to_district)}, 0), ''), "
+        f"nullif(regexp_extract({text}, {literal(to_city)}, 0), ''))"
+    )
+
+
+# Randomisation ----------------------------------------------------------------------------------
+
+
+def _shuffle(column: Column, params: dict[str, Any]) -> str:
+    """Each non-NULL value moves to the next row in a keyed pseudo-random order (the last to the
+    first): a permutation of the values the window sees, with NULL cells left where they are."""
+    row_key = _text(params, "row_key", ROW_KEY)
+    order = _row_hash(column, params, "mask-shuffle")
+    part = f"PARTITION BY {column.sql} IS NULL"
+    window = f"({part} ORDER BY {order}, {row_key})"
+    return (
+        f"(CASE WHEN {column.sql} IS NULL THEN NULL "
+        f"WHEN row_number() OVER {window} = count(*) OVER ({part}) "
+        f"THEN first_value({column.sql}) OVER {window} "
+        f"ELSE lead({column.sql}) OVER {window} END)"
+    )
+
+
+def _noise(column: Column, params: dict[str, Any]) -> str:
+    """value × (1 + p·u), u uniform in [-1, 1] from the row's hash: the same row always gets the
+    same noise, so repeating a query and averaging does not remove it."""
+    share = _positive(params, "percent") / 100
+    uniform = f"(CAST({_row_hash(column, params, 'mask-noise')} % 2000001 AS DOUBLE) / 1000000 - 1)"
+    noisy = f"({column.as_number()} * (1 + {number(share)} * {uniform}))"
+    return f"CAST(round({noisy}) AS BIGINT)" if column.is_integer else f"CAST({noisy} AS DOUBLE)"
+
+
+def _date_shift(column: Column, params: dict[str, Any]) -> str:
+    """Move each date by 1..n days, earlier or later, the same for a row on every read."""
+    days = _int(params, "days", least=1)
+    pick = f"CAST({_row_hash(column, params, 'mask-date-shift')} % {2 * days} AS INTEGER)"
+    shift = f"({pick} - {days} + CAST({pick} >= {days} AS INTEGER))"  # never 0
+    if column.base_type.startswith("TIMESTAMP"):
+        return f"({column.sql} + to_days({shift}))"
+    return f"({column.as_date()} + {shift})"
+
+
+# Cryptographic (Python functions registered on the connection) ----------------------------------
+
+
+def _udf(name: str) -> Callable[[Column, dict[str, Any]], str]:
+    def build(column: Column, _params: dict[str, Any]) -> str:
+        return f"{name}({column.text})"
+
+    return build
+
+
+_BUILDERS: dict[MaskMethod, Callable[[Column, dict[str, Any]], str]] = {
+    MaskMethod.MASK: _mask,
+    MaskMethod.TRUNCATE: _truncate,
+    MaskMethod.GENERALISE: _generalise,
+    MaskMethod.NULL: _null,
+    MaskMethod.SUBSTITUTE: _substitute,
+    MaskMethod.SHUFFLE: _shuffle,
+    MaskMethod.NOISE: _noise,
+    MaskMethod.DATE_SHIFT: _date_shift,
+    MaskMethod.HASH: _udf(keyed.HASH_FUNCTION),
+    MaskMethod.PSEUDONYM: _udf(keyed.PSEUDONYM_FUNCTION),
+    MaskMethod.ENCRYPT: _udf(keyed.ENCRYPT_FUNCTION),
+}
+
+
+# Row and column limits (限制返回行数、列数) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseLimits:
+    """A cap on the rows one read may return and on the columns a channel may see."""
+
+    max_rows: int | None = None
+    columns: frozenset[str] | None = None  # None: every column
+
+    def rows(self, requested: int | None) -> int | None:
+        """The row limit to apply to a read that asked for ``requested`` (None = all)."""
+        if self.max_rows is None:
+            return requested
+        return self.max_rows if requested is None else min(requested, self.max_rows)
+
+    def allowed(self, names: Sequence[str]) -> list[str]:
+        """``names`` without the columns this release may not show, order kept."""
+        return [n for n in names if self.columns is None or n in self.columns]

@@ -1,0 +1,214 @@
+"""Request and response bodies of the collection API (sources, runs, versions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_serializer
+
+from kuaishu.collect.enums import FINISHED, RunStatus, SourceKind
+from kuaishu.i18n import gettext_
+from kuaishu.schemas import Input, Output
+from kuaishu.store.models import VersionState
+
+# Config keys whose values are credentials even when a department put them in config by mistake.
+SECRET_KEYS = ("password", "passwd", "token", "secret", "api_key", "apikey", "authorization")
+
+
+def redact(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as shown to people: credential values and URL passwords masked."""
+    shown: dict[str, Any] = {}
+    for key, value in config.items():
+        if any(word in key.lower() for word in SECRET_KEYS):
+            shown[key] = "***"
+        elif isinstance(value, str) and "://" in value and "@" in value:
+            parts = urlsplit(value)
+            if parts.password:
+                netloc = f"{parts.username}:***@{parts.hostname}"
+                netloc += f":{parts.port}" if parts.port else ""
+                value = urlunsplit(parts._replace(netloc=netloc))
+            shown[key] = value
+        elif isinstance(value, dict):
+            shown[key] = redact(value)
+        else:
+            shown[key] = value
+    return shown
+
+
+class SourceIn(Input):
+    kind: SourceKind = Field(description="file / database / http_api / web / push")
+    name: str = Field(min_length=1, max_length=200, description="来源名称")
+    config: dict[str, Any] = Field(default_factory=dict, description="来源设置（因类型而异）")
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="信息项名称 → 源列名；空字符串表示此来源无此项"
+    )
+    schedule: str | None = Field(default=None, max_length=100, description="cron（北京时间）")
+    secret: str | None = Field(
+        default=None, max_length=4000, description="凭据（SM4 加密保存，永不返回）"
+    )
+
+
+class MappingIn(Input):
+    mapping: dict[str, str] = Field(description="信息项名称 → 源列名")
+
+
+class ColumnsIn(Input):
+    columns: list[str] = Field(min_length=1, max_length=10_000, description="源数据的列名")
+
+
+class ProposalOut(Output):
+    """What a load would map: proposals for every item a column plainly names."""
+
+    items: list[str]
+    columns: list[str]
+    mapping: dict[str, str]
+    unmapped: list[str]
+
+
+class PublishIn(Input):
+    reason: str = Field(min_length=1, max_length=2000, description="发布或回退的原因")
+
+
+class SourceOut(Output):
+    id: int
+    entry_id: int
+    name: str
+    kind: SourceKind
+    config: dict[str, Any]
+    mapping: dict[str, str]
+    schedule: str | None
+    next_run_at: datetime | None
+    enabled: bool
+    has_secret: bool
+    created_at: datetime
+
+    @field_serializer("config")
+    def _hide_credentials(self, config: dict[str, Any]) -> dict[str, Any]:
+        return redact(config)
+
+    @classmethod
+    def of(cls, source: Any) -> SourceOut:
+        return cls.model_validate(
+            {
+                **{k: getattr(source, k) for k in cls.model_fields if k != "has_secret"},
+                "has_secret": bool(source.secret),
+            }
+        )
+
+
+class RunError(Output):
+    code: str
+    message: str
+    details: dict[str, Any] | None
+
+
+class RunOut(Output):
+    """A load as a job: status, progress, counts that reconcile, log and the error if any."""
+
+    id: int
+    entry_id: int
+    source_id: int | None
+    status: RunStatus
+    status_label: str
+    finished: bool
+    trigger: str
+    input_name: str | None
+    percent: int
+    phase: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    rows_total: int | None
+    cancel_requested: bool
+    version_id: int | None
+    error: RunError | None
+    log: list[dict[str, Any]]
+    quarantine_url: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, run: Any) -> RunOut:
+        from kuaishu.collect.enums import LABELS
+
+        error = (
+            RunError(
+                code=run.error_code, message=run.error_message or "", details=run.error_details
+            )
+            if run.error_code
+            else None
+        )
+        has_quarantine = run.rows_quarantined > 0 and run.status == RunStatus.SUCCEEDED
+        return cls(
+            id=run.id,
+            entry_id=run.entry_id,
+            source_id=run.source_id,
+            status=run.status,
+            status_label=gettext_(LABELS[RunStatus][run.status]),
+            finished=run.status in FINISHED,
+            trigger=run.trigger,
+            input_name=run.input_name,
+            percent=run.percent,
+            # Phases are the pipeline's Chinese words; they are in the catalog, so translate.
+            phase=gettext_(run.phase) if run.phase else "",
+            rows_read=run.rows_read,
+            rows_loaded=run.rows_loaded,
+            rows_quarantined=run.rows_quarantined,
+            rows_duplicate=run.rows_duplicate,
+            rows_total=run.rows_total,
+            cancel_requested=run.cancel_requested,
+            version_id=run.version_id,
+            error=error,
+            log=list(run.log or []),
+            quarantine_url=(
+                f"/api/v1/collect/runs/{run.id}/quarantine.csv" if has_quarantine else None
+            ),
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+
+
+class VersionOut(Output):
+    number: int
+    state: VersionState
+    current: bool
+    rows: int
+    size: int
+    sm3: str
+    run_id: int | None
+    created_at: datetime
+    published_at: datetime | None
+    columns: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, version: Any, current_id: int | None) -> VersionOut:
+        return cls(
+            number=version.number,
+            state=version.state,
+            current=version.id == current_id,
+            rows=version.row_count,
+            size=version.byte_size,
+            sm3=version.checksum_sm3,
+            run_id=version.run_id,
+            created_at=version.created_at,
+            published_at=version.published_at,
+            columns=list(version.schema or []),
+        )
+
+
+class CollectionOut(Output):
+    """An entry's data at a glance: what is served, its sources, its latest load."""
+
+    entry_id: int
+    code: str
+    name: str
+    department_id: int
+    published: bool
+    current_version: VersionOut | None
+    sources: list[SourceOut]
+    latest_run: RunOut | None

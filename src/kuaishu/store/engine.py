@@ -1,0 +1,159 @@
+"""Running read plans on served versions: read-only DuckDB files, opened once per process.
+
+A version never changes, so its ``serve.duckdb`` is opened read-only (many worker processes may
+open the same file) and kept in a small LRU cache; each request takes its own cursor.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from kuaishu.settings import get_settings
+from kuaishu.store import storage
+from kuaishu.store.plan import ReadPlan, Rendered
+from kuaishu.store.query import Total
+
+CACHE_SIZE = 16
+BATCH_ROWS = 65_536
+# Up to this many stored rows an exact count costs a few milliseconds: "estimate" counts exactly.
+EXACT_BELOW = 1_000_000
+SAMPLE_ROWS = 200_000
+
+
+class Connections:
+    """Open read-only connections by file; the least recently used is dropped past ``size``."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.open: OrderedDict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = (
+            OrderedDict()
+        )
+
+    def cursor(self, path: Path) -> duckdb.DuckDBPyConnection:
+        """A new cursor on ``path``; the file's identity guards against a replaced folder."""
+        key = str(path)
+        stat = os.stat(path)
+        identity = (stat.st_ino, stat.st_mtime_ns)
+        with self.lock:
+            found = self.open.get(key)
+            if found is not None and found[0] == identity:
+                self.open.move_to_end(key)
+                return found[1].cursor()
+            con = _connect(path)
+            self.open[key] = (identity, con)
+            self.open.move_to_end(key)
+            while len(self.open) > self.size:
+                # Dropped, not closed: cursors other requests still hold keep working.
+                self.open.popitem(last=False)
+            return con.cursor()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.open.clear()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    settings = get_settings()
+    spill = storage.data_root() / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        str(path),
+        read_only=True,
+        config={
+            "memory_limit": f"{settings.serve_memory_mb}MB",
+            # Large sorts spill here, never into the immutable version folder.
+            "temp_directory": str(spill),
+        },
+    )
+
+
+CONNECTIONS = Connections()
+
+
+def cursor(folder: str) -> duckdb.DuckDBPyConnection:
+    """A cursor on the version stored in ``folder`` (relative to the data dir)."""
+    return CONNECTIONS.cursor(storage.resolve(folder) / storage.SERVE_FILE)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows; ``last`` holds the sort values and rowid of its last row when more follow."""
+
+    rows: list[tuple[Any, ...]]
+    more: bool
+    last: tuple[Any, ...] | None
+    total: int | None = None
+    total_exact: bool = False
+
+
+def fetch_page(cur: duckdb.DuckDBPyConnection, plan: ReadPlan) -> Page:
+    """The plan's window, asking one row more to know whether another page follows."""
+    limit = plan.limit if plan.limit is not None else BATCH_ROWS
+    rendered = plan.window(limit + 1, plan.offset).select(cursor_columns=True)
+    rows: list[tuple[Any, ...]] = cur.execute(rendered.sql, rendered.params).fetchall()
+    more = len(rows) > limit
+    del rows[limit:]
+    if not plan.keyed:
+        return Page(rows=rows, more=more, last=None)
+    width = len(plan.outputs)
+    last = rows[-1][width:] if more and rows else None
+    return Page(rows=[row[:width] for row in rows], more=more, last=last)
+
+
+def count(cur: duckdb.DuckDBPyConnection, plan: ReadPlan) -> int:
+    rendered = plan.count()
+    found = cur.execute(rendered.sql, rendered.params).fetchone()
+    return int(found[0]) if found else 0
+
+
+def total(
+    cur: duckdb.DuckDBPyConnection, plan: ReadPlan, mode: Total, *, stored_rows: int, page: Page
+) -> tuple[int | None, bool]:
+    """The plan's total as ``mode`` asks, and whether it is exact."""
+    if mode == Total.NONE:
+        return None, False
+    if plan.offset == 0 and plan.after is None and not page.more:
+        return len(page.rows), True  # the first page holds everything
+    if plan.keyed and not plan.where:
+        return stored_rows, True
+    return estimated(cur, plan, mode, stored_rows=stored_rows)
+
+
+def estimated(
+    cur: duckdb.DuckDBPyConnection, plan: ReadPlan, mode: Total, *, stored_rows: int
+) -> tuple[int, bool]:
+    """Exact when asked or cheap; else scaled up from a block sample (rows, not groups)."""
+    if plan.keyed and not plan.where:
+        return stored_rows, True
+    if mode == Total.EXACT or stored_rows <= EXACT_BELOW or not plan.keyed:
+        return count(cur, plan), True
+    percent = min(100.0, max(0.1, 100.0 * SAMPLE_ROWS / stored_rows))
+    rendered = plan.sampled_count(percent)
+    matched, sampled = cur.execute(rendered.sql, rendered.params).fetchone() or (0, 0)
+    if not sampled:
+        return count(cur, plan), True
+    return round(int(matched) * stored_rows / int(sampled)), False
+
+
+def batches(
+    cur: duckdb.DuckDBPyConnection, rendered: Rendered, rows: int = BATCH_ROWS
+) -> pa.RecordBatchReader:
+    """The rows of ``rendered`` as Arrow record batches, produced as they are read."""
+    return cur.sql(rendered.sql, params=rendered.params).to_arrow_reader(rows)
+
+
+def copy_to(cur: duckdb.DuckDBPyConnection, rendered: Rendered, target: Path, options: str) -> int:
+    """DuckDB's own writer, ``COPY (plan) TO target``; returns the rows written."""
+    path = str(target).replace("'", "''")
+    result = cur.execute(f"COPY ({rendered.sql}) TO '{path}' ({options})", rendered.params)
+    found = result.fetchone()
+    return int(found[0]) if found else 0

@@ -1,0 +1,226 @@
+"""The one read plan: every query, lookup and download of a served version is a :class:`ReadPlan`
+rendered to one SELECT, so what a column shows is decided in one place for every output.
+
+Outputs are SQL expressions made by a :data:`ColumnSql` hook — today the stored column, later a
+masking expression per grant and channel. Filters, sort keys and the paging cursor work on the
+stored values and take every user value as a bound parameter; identifiers are always quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kuaishu.collect.raw import quote
+
+TABLE = "data"
+ROWID = f"{TABLE}.rowid"
+NUMERIC_TYPES = ("DOUBLE", "BIGINT", "INTEGER", "HUGEINT", "FLOAT", "DECIMAL")
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_STARTS = "('=', '+', '-', '@', chr(9), chr(13))"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A stored column of a version, as ``DatasetVersion.schema`` describes it."""
+
+    name: str
+    type: str  # the DuckDB type
+    item_type: str | None = None  # the data item's type code (C, N, D, …)
+    key: bool = False
+
+    @property
+    def ref(self) -> str:
+        """Qualified, so a stored column never resolves to an output alias of the same name."""
+        return f"{TABLE}.{quote(self.name)}"
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "VARCHAR"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type.startswith(NUMERIC_TYPES)
+
+
+def columns_of(schema: Sequence[dict[str, Any]]) -> list[Column]:
+    return [
+        Column(
+            name=str(c["name"]),
+            type=str(c["type"]),
+            item_type=c.get("item_type"),
+            key=bool(c.get("key")),
+        )
+        for c in schema
+    ]
+
+
+# What a column shows: the masking issue replaces this hook, and every output follows.
+ColumnSql = Callable[[Column], str]
+
+
+def stored(column: Column) -> str:
+    """The stored value, unchanged."""
+    return column.ref
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output column: its name, the expression computing it, what it is."""
+
+    name: str
+    sql: str
+    type: str
+    item_type: str | None = None
+    text: bool = False  # text cells get formula neutralisation in spreadsheet formats
+
+
+@dataclass(frozen=True)
+class Condition:
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """An ORDER BY term; ``sql`` is a stored column (rows) or an output alias (groups)."""
+
+    name: str
+    sql: str
+    type: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class After:
+    """Where a keyset page starts: the sort values and rowid of the previous page's last row."""
+
+    values: tuple[Any, ...]
+    rowid: int
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Columns, filters, grouping, order and window of one read."""
+
+    outputs: tuple[Output, ...]
+    where: tuple[Condition, ...] = ()
+    group_by: tuple[str, ...] = ()
+    aggregated: bool = False  # outputs are aggregates (over groups, or over all rows)
+    order: tuple[SortKey, ...] = ()
+    distinct: bool = False
+    limit: int | None = None
+    offset: int = 0
+    after: After | None = None
+
+    @property
+    def keyed(self) -> bool:
+        """Rows map one-to-one to stored rows, so a page can end in a keyset cursor."""
+        return not self.aggregated and not self.distinct
+
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def window(self, limit: int | None, offset: int = 0) -> ReadPlan:
+        return replace(self, limit=limit, offset=offset)
+
+    def select(self, *, formula_safe: bool = False, cursor_columns: bool = False) -> Rendered:
+        """The SELECT of this plan; with ``cursor_columns`` the sort values and rowid follow."""
+        parts = [_output_sql(o, formula_safe) for o in self.outputs]
+        if cursor_columns and self.keyed:
+            parts += [k.sql for k in self.order] + [ROWID]
+        where, params = self._where()
+        sql = f"SELECT {'DISTINCT ' if self.distinct else ''}{', '.join(parts)} FROM {TABLE}"
+        sql += where
+        if self.group_by:
+            sql += " GROUP BY " + ", ".join(self.group_by)
+        sql += self._order_by()
+        if self.limit is not None:
+            sql += " LIMIT ?"
+            params.append(self.limit)
+        if self.offset:
+            sql += " OFFSET ?"
+            params.append(self.offset)
+        return Rendered(sql, params)
+
+    def count(self) -> Rendered:
+        """How many rows (or groups) the plan yields, ignoring its window."""
+        whole = replace(self, order=(), limit=None, offset=0, after=None)
+        if self.keyed:
+            where, params = whole._where()
+            return Rendered(f"SELECT count(*) FROM {TABLE}{where}", params)
+        inner = whole.select()
+        return Rendered(f"SELECT count(*) FROM ({inner.sql})", inner.params)
+
+    def sampled_count(self, percent: float) -> Rendered:
+        """Matching rows and all rows in a block sample of ``percent`` of the table."""
+        whole = replace(self, after=None)
+        where, params = whole._where()
+        matched = f"count(*) FILTER ({where.strip()})" if where else "count(*)"
+        sample = f"SELECT * FROM {TABLE} USING SAMPLE {float(percent)}% (system, 7)"
+        return Rendered(f"SELECT {matched}, count(*) FROM ({sample}) AS {TABLE}", params)
+
+    def _where(self) -> tuple[str, list[Any]]:
+        conditions = list(self.where)
+        if self.after is not None:
+            conditions.append(keyset_condition(self.order, self.after))
+        if not conditions:
+            return "", []
+        params: list[Any] = []
+        for condition in conditions:
+            params.extend(condition.params)
+        return " WHERE " + " AND ".join(f"({c.sql})" for c in conditions), params
+
+    def _order_by(self) -> str:
+        terms = [f"{k.sql}{' DESC' if k.descending else ''} NULLS LAST" for k in self.order]
+        if self.keyed:
+            # Ties, and reads without a sort, go in storage (source) order. Always said, never
+            # assumed: the bundled DuckDB returns a CASE projection out of insertion order.
+            terms.append(ROWID)
+        return " ORDER BY " + ", ".join(terms) if terms else ""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+def formula_safe(sql: str) -> str:
+    """Prefix a text cell that a spreadsheet would run as a formula with a single quote."""
+    return f"CASE WHEN left({sql}, 1) IN {FORMULA_STARTS} THEN '''' || {sql} ELSE {sql} END"
+
+
+def _output_sql(output: Output, safe: bool) -> str:
+    expression = formula_safe(output.sql) if safe and output.text else output.sql
+    return f"{expression} AS {quote(output.name)}"
+
+
+def keyset_condition(order: Sequence[SortKey], after: After) -> Condition:
+    """Rows strictly after ``after`` in ``order`` (NULLS LAST), then by rowid.
+
+    Expanded as (k1 after v1) OR (k1 = v1 AND k2 after v2) OR … OR (all equal AND rowid > r).
+    """
+    alternatives: list[str] = []
+    params: list[Any] = []
+    equal: list[str] = []
+    equal_params: list[Any] = []
+    for key, value in zip(order, after.values, strict=True):
+        if value is not None:  # nothing sorts after NULL at this level (NULLS LAST)
+            op = "<" if key.descending else ">"
+            alternatives.append(
+                " AND ".join(
+                    [*equal, f"({key.sql} {op} CAST(? AS {key.type}) OR {key.sql} IS NULL)"]
+                )
+            )
+            params += [*equal_params, value]
+        if value is None:
+            equal.append(f"{key.sql} IS NULL")
+        else:
+            equal.append(f"{key.sql} = CAST(? AS {key.type})")
+            equal_params.append(value)
+    alternatives.append(" AND ".join([*equal, f"{ROWID} > ?"]))
+    params += [*equal_params, after.rowid]
+    return Condition(" OR ".join(f"({a})" for a in alternatives), tuple(params))
