@@ -131,9 +131,11 @@ def published_entry(
     name: str = "常住人口统计表",
     items: list[tuple[str, str]] | None = None,
     keys: tuple[str, ...] = (),
+    sensitive: tuple[str, ...] = (),
     **fields: object,
 ) -> CatalogEntry:
-    """A published catalog entry whose data items are ``(name, type_code)`` pairs."""
+    """A published catalog entry whose data items are ``(name, type_code)`` pairs; the
+    ``sensitive`` ones are marked 涉及用户隐私."""
     from kuaishu.catalog.schemas import DataItemIn, RevisionIn
     from kuaishu.catalog.services import import_published
 
@@ -148,7 +150,12 @@ def published_entry(
         update_cycle=fields.pop("update_cycle", "daily"),  # type: ignore[arg-type]
         domain=fields.pop("domain", "社保就业"),  # type: ignore[arg-type]
         items=[
-            DataItemIn(name=item, type_code=kind, is_key=item in keys)  # type: ignore[arg-type]
+            DataItemIn(
+                name=item,
+                type_code=kind,  # type: ignore[arg-type]
+                is_key=item in keys,
+                sensitivity="涉及用户隐私" if item in sensitive else "",
+            )
             for item, kind in (items or [("地区", "C"), ("人口", "N")])
         ],
         **fields,  # type: ignore[arg-type]

@@ -75,7 +75,8 @@ def demo(
     from kuaishu import demo as demo_data
 
     init()
-    with transaction(_factory()) as session:
+    factory = _factory()
+    with transaction(factory) as session:
         created = demo_data.build_demo(session)
         report = demo_data.build_catalog(session) if created else None
     console.print("演示数据：" + ("已创建" if created else "已存在，保持不变"))
@@ -84,6 +85,12 @@ def demo(
             f"演示目录：广西公共数据开放平台目录 {report.published} 个数据集（修复错位记录 "
             f"{report.repaired} 条，拒绝 {report.rejected} 条），来自 {report.departments} 个部门"
         )
+    if created:
+        loaded = demo_data.build_data(factory)
+        for name, kept, quarantined in loaded.loaded:
+            console.print(f"演示数据集：{name}，{kept} 行（隔离 {quarantined} 行）")
+        for name, error in loaded.failed:
+            console.print(f"[red]演示数据集未能加载：{name}：{error}[/red]")
     table = Table(title=f"演示账户（密码均为 {demo_data.DEMO_PASSWORD}）")
     table.add_column("用户名")
     table.add_column("姓名")

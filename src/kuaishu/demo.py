@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import uscc
 
 from kuaishu.accounts import services
@@ -13,6 +13,7 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, Region
 from kuaishu.accounts.roles import LevelKind, Role
 from kuaishu.catalog.demo import CatalogDemoReport
+from kuaishu.collect.demo import DataDemoReport
 
 DEMO_PASSWORD = "Kuaishu@2026"  # noqa: S105 - the published demo password
 
@@ -136,3 +137,11 @@ def build_catalog(session: Session) -> CatalogDemoReport | None:
     from kuaishu.catalog.demo import build_catalog_demo
 
     return build_catalog_demo(session, CLI)
+
+
+def build_data(factory: sessionmaker[Session]) -> DataDemoReport:
+    """The demo data: each real sample file behind a published entry, loaded as its version."""
+    from kuaishu.catalog.demo import samples_dir
+    from kuaishu.collect.demo import build_data_demo
+
+    return build_data_demo(factory, CLI, samples_dir())

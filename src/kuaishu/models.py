@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kuaishu.accounts import models as accounts_models
 from kuaishu.catalog import models as catalog_models
+from kuaishu.clean import models as clean_models
 from kuaishu.collect import models as collect_models
 from kuaishu.db import Base
 from kuaishu.security import models as security_models
@@ -14,6 +15,7 @@ metadata = Base.metadata
 __all__ = [
     "accounts_models",
     "catalog_models",
+    "clean_models",
     "collect_models",
     "metadata",
     "security_models",

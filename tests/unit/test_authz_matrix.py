@@ -62,7 +62,7 @@ def target(operation: str, relation: str) -> Any:
         return department
     if operation in {"role.assign", "role.revoke"}:
         return (department, Role.CATALOGUER)
-    if operation.startswith(("catalog.", "collect.", "store.", "data.")):
+    if operation.startswith(("catalog.", "collect.", "store.", "data.", "clean.")):
         return department  # an entry's department (the policies accept the id itself)
     return None
 
@@ -128,6 +128,8 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "collect.view": {"own": STAFF, "other": {"platform_operator"}},
     "store.publish": {"own": LOADERS, "other": {"platform_operator"}},
     "data.read_own": {"own": STAFF, "other": {"platform_operator"}},
+    "clean.manage_masking": {"own": LOADERS, "other": {"platform_operator"}},
+    "clean.view_masking": {"own": STAFF, "other": {"platform_operator"}},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
 

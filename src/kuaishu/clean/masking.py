@@ -112,6 +112,21 @@ def mask_sql(
     return _BUILDERS[MaskMethod(method)](column, dict(params))
 
 
+def output_type(method: MaskMethod, params: Mapping[str, Any], column_type: str) -> str:
+    """The DuckDB type of :func:`mask_sql`'s result for a column of ``column_type``."""
+    column = Column("x", column_type)
+    method = MaskMethod(method)
+    if method in (MaskMethod.NULL, MaskMethod.SHUFFLE):
+        return column_type
+    if method == MaskMethod.NOISE:
+        return "BIGINT" if column.is_integer else "DOUBLE"
+    if method == MaskMethod.DATE_SHIFT:
+        return column_type if column.is_date else "DATE"
+    if method == MaskMethod.GENERALISE and params.get("to") == "round":
+        return "DOUBLE"
+    return "VARCHAR"
+
+
 # Parameters -------------------------------------------------------------------------------------
 
 

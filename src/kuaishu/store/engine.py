@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kuaishu.clean import keyed
 from kuaishu.settings import get_settings
 from kuaishu.store import storage
 from kuaishu.store.plan import ReadPlan, Rendered
@@ -65,7 +66,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     settings = get_settings()
     spill = storage.data_root() / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
+    con = duckdb.connect(
         str(path),
         read_only=True,
         config={
@@ -74,6 +75,10 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
             "temp_directory": str(spill),
         },
     )
+    # The keyed masks (SM3 hash, pseudonym, SM4) are functions of the connection; its cursors
+    # inherit them. Decryption is never registered on a serving connection.
+    keyed.register_udfs(con)
+    return con
 
 
 CONNECTIONS = Connections()

@@ -62,3 +62,4 @@ class DatasetVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")
     published_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="how it was made")
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="quality report")

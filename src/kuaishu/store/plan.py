@@ -1,16 +1,17 @@
 """The one read plan: every query, lookup and download of a served version is a :class:`ReadPlan`
 rendered to one SELECT, so what a column shows is decided in one place for every output.
 
-Outputs are SQL expressions made by a :data:`ColumnSql` hook — today the stored column, later a
-masking expression per grant and channel. Filters, sort keys and the paging cursor work on the
-stored values and take every user value as a bound parameter; identifiers are always quoted.
+An output is the stored column, or — in a masked channel — the column's :class:`Shown` masking
+expression, so every format of every read shows the same masked value. Filters, sort keys and the
+paging cursor work on the stored values and take every user value as a bound parameter;
+identifiers are always quoted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from kuaishu.collect.raw import quote
 
@@ -56,13 +57,12 @@ def columns_of(schema: Sequence[dict[str, Any]]) -> list[Column]:
     ]
 
 
-# What a column shows: the masking issue replaces this hook, and every output follows.
-ColumnSql = Callable[[Column], str]
+class Shown(Protocol):
+    """How a masked column shows: an expression over the stored value, and its type."""
 
+    def sql(self, column_sql: str, column_type: str) -> str: ...
 
-def stored(column: Column) -> str:
-    """The stored value, unchanged."""
-    return column.ref
+    def type(self, column_type: str) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -24,12 +24,11 @@ from kuaishu.i18n import gettext_
 from kuaishu.store.plan import (
     After,
     Column,
-    ColumnSql,
     Condition,
     Output,
     ReadPlan,
+    Shown,
     SortKey,
-    stored,
 )
 
 DEFAULT_LIMIT = 100
@@ -210,10 +209,12 @@ def _listed(column: Column, raw: str) -> list[Any]:
 class PlanBuilder:
     """Checks a :class:`ReadRequest` against a version's columns and makes its plan."""
 
-    def __init__(self, columns: Sequence[Column], *, column_sql: ColumnSql = stored) -> None:
+    def __init__(
+        self, columns: Sequence[Column], *, masks: Mapping[str, Shown] | None = None
+    ) -> None:
         self.columns = list(columns)
         self.by_name = {c.name: c for c in columns}
-        self.column_sql = column_sql
+        self.masks = dict(masks or {})
 
     def column(self, name: str, parameter: str | None = None) -> Column:
         found = self.by_name.get(name)
@@ -227,13 +228,36 @@ class PlanBuilder:
             )
         return found
 
+    def unmasked(self, name: str, parameter: str) -> Column:
+        """A column a filter, sort or statistic may use: a masked one would answer questions
+        about the values it hides (筛选 身份证号=… reveals who is in the data)."""
+        column = self.column(name, parameter)
+        if column.name in self.masks:
+            raise invalid(
+                "“{name}”已脱敏，不能用于筛选、排序、分组或统计。",
+                "masked_column",
+                name=column.name,
+                parameter=parameter,
+            )
+        return column
+
     def output(self, column: Column) -> Output:
+        mask = self.masks.get(column.name)
+        if mask is None:
+            return Output(
+                name=column.name,
+                sql=column.ref,
+                type=column.type,
+                item_type=column.item_type,
+                text=column.is_text,
+            )
+        shown = mask.type(column.type)
         return Output(
             name=column.name,
-            sql=self.column_sql(column),
-            type=column.type,
+            sql=mask.sql(column.ref, column.type),
+            type=shown,
             item_type=column.item_type,
-            text=column.is_text,
+            text=shown == "VARCHAR",
         )
 
     def build(
@@ -291,7 +315,7 @@ class PlanBuilder:
                     ops=", ".join(OPERATORS),
                     parameter=parameter,
                 )
-        column = self.column(name, parameter)
+        column = self.unmasked(name, parameter)
         ref = column.ref
         if op in COMPARISONS:
             return Condition(f"{ref} {COMPARISONS[op]} ?", (coerce(column, raw),))
@@ -311,7 +335,7 @@ class PlanBuilder:
     def search(self, q: str) -> tuple[Condition, ...]:
         """Every word of ``q`` appears in some text column (case-insensitive)."""
         terms = q.lower().split()[:MAX_TERMS]
-        texts = [c for c in self.columns if c.is_text]
+        texts = [c for c in self.columns if c.is_text and c.name not in self.masks]
         if not terms:
             return ()
         if not texts:
@@ -322,7 +346,7 @@ class PlanBuilder:
     def grouping(self, request: ReadRequest) -> tuple[tuple[Output, ...], tuple[str, ...]]:
         if request.fields:
             raise invalid("fields 不能与 group_by 或 agg 同用。", "fields_with_group")
-        groups = [self.column(n, "group_by") for n in request.group_by]
+        groups = [self.unmasked(n, "group_by") for n in request.group_by]
         outputs = [self.output(c) for c in groups]
         for spec in request.aggregates or ("count",):
             outputs.append(self.aggregate(spec))
@@ -340,7 +364,7 @@ class PlanBuilder:
             )
         if not name:
             return Output(name="count", sql="count(*)", type="BIGINT")
-        column = self.column(name.strip(), "agg")
+        column = self.unmasked(name.strip(), "agg")
         label = f"{func}({column.name})"
         if func == "count":
             return Output(name=label, sql=f"count({column.ref})", type="BIGINT")
@@ -368,7 +392,7 @@ class PlanBuilder:
             descending = spec.startswith("-")
             name = spec[1:] if descending else spec
             if plan.keyed:
-                column = self.column(name, "sort")
+                column = self.unmasked(name, "sort")
                 keys.append(SortKey(name, column.ref, column.type, descending))
             elif name in outputs:
                 keys.append(SortKey(name, quote(name), outputs[name].type, descending))

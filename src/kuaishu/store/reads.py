@@ -18,6 +18,7 @@ from kuaishu.authz import Grant, authorize
 from kuaishu.catalog.enums import LABELS, ItemType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
 from kuaishu.catalog.services import get_entry_by_code
+from kuaishu.clean.services import Channel, ChannelMasks, masks_for
 from kuaishu.errors import AppError
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
@@ -40,15 +41,30 @@ READ = "data.read_own"
 
 @dataclass(frozen=True)
 class Served:
-    """An entry the actor may read, and the version being read."""
+    """An entry the actor may read, the version being read, and how it is masked."""
 
     entry: CatalogEntry
     version: DatasetVersion
     grant: Grant
+    masking: ChannelMasks | None = None  # None: the owner's own, unmasked view
 
     @property
     def columns(self) -> list[Column]:
         return columns_of(self.version.schema)
+
+    def builder(self) -> PlanBuilder:
+        return PlanBuilder(self.columns, masks=self.masking.masks if self.masking else None)
+
+    @property
+    def described(self) -> dict[str, Any]:
+        """What the audit event says of the masking: channel, policy version, masked items."""
+        if self.masking is None:
+            return {}
+        return {
+            "channel": str(self.masking.channel),
+            "masking_policy": self.masking.policy_number,
+            "masked": sorted(self.masking.masks),
+        }
 
 
 @dataclass(frozen=True)
@@ -63,12 +79,21 @@ class Rows:
     next_cursor: str | None = None
 
 
-def served(session: Session, *, actor: Actor, code: str, number: int | None = None) -> Served:
-    """The entry ``code`` and its served version (or version ``number``), if ``actor`` may read it."""
+def served(
+    session: Session,
+    *,
+    actor: Actor,
+    code: str,
+    number: int | None = None,
+    channel: Channel | None = None,
+) -> Served:
+    """The entry ``code`` and its served version (or version ``number``), if ``actor`` may read
+    it; with ``channel``, masked as that channel shows it (the owner's preview of a channel)."""
     entry = get_entry_by_code(session, code)
     grant = authorize(actor, READ, entry)
+    masking = masks_for(session, entry, channel) if channel is not None else None
     if number is None:
-        return Served(entry, current_version(session, entry.id), grant)
+        return Served(entry, current_version(session, entry.id), grant, masking)
     version = get_version(session, entry.id, number)
     if version.state == VersionState.RETIRED:
         raise AppError(
@@ -77,7 +102,7 @@ def served(session: Session, *, actor: Actor, code: str, number: int | None = No
             status=409,
             n=number,
         )
-    return Served(entry, version, grant)
+    return Served(entry, version, grant, masking)
 
 
 def _record(
@@ -95,7 +120,12 @@ def _record(
         target_type="dataset_version",
         target_id=target.version.id,
         purpose=purpose or None,
-        details={"code": target.entry.code, "version": target.version.number, **details},
+        details={
+            "code": target.entry.code,
+            "version": target.version.number,
+            **target.described,
+            **details,
+        },
         as_role=target.grant,
     )
 
@@ -107,14 +137,19 @@ def query_data(
     code: str,
     request: ReadRequest,
     purpose: str | None = None,
+    channel: Channel | None = None,
 ) -> Rows:
     """One page of the served version of ``code``, filtered, sorted and counted as asked."""
     cursor = decode_cursor(request.cursor) if request.cursor else None
     # A cursor keeps reading the version it was made on, so a publish never shifts the pages.
-    target = served(session, actor=actor, code=code, number=cursor.version if cursor else None)
-    plan = PlanBuilder(target.columns).build(
-        request, limit_max=get_settings().query_limit_max, cursor=cursor
+    target = served(
+        session,
+        actor=actor,
+        code=code,
+        number=cursor.version if cursor else None,
+        channel=channel,
     )
+    plan = target.builder().build(request, limit_max=get_settings().query_limit_max, cursor=cursor)
     cur = engine.cursor(target.version.path)
     try:
         page = engine.fetch_page(cur, plan)
@@ -152,13 +187,14 @@ def lookup(
     keys: dict[str, str],
     fields: tuple[str, ...] = (),
     purpose: str | None = None,
+    channel: Channel | None = None,
 ) -> Rows:
     """The rows whose key columns equal ``keys`` (联机查询); uses the version's key index.
 
     A miss is recorded too (with no rows): probing for a person is itself an access.
     """
-    target = served(session, actor=actor, code=code)
-    builder = PlanBuilder(target.columns)
+    target = served(session, actor=actor, code=code, channel=channel)
+    builder = target.builder()
     key_columns = [c for c in target.columns if c.key]
     where = tuple(
         builder.equal(_key_name(name, key_columns), value) for name, value in keys.items()
@@ -273,14 +309,15 @@ def download(
     fmt: exports.Format,
     bom: bool = False,
     purpose: str | None = None,
+    channel: Channel | None = None,
 ) -> Download:
     """The served version of ``code`` as a file; audited (with a row estimate) before it streams."""
-    target = served(session, actor=actor, code=code)
+    target = served(session, actor=actor, code=code, channel=channel)
     if request.cursor:
         raise invalid_request(
             "下载不支持游标分页，请使用 offset 与 limit。", "cursor_not_supported"
         )
-    plan = PlanBuilder(target.columns).build(request, limit_max=None)
+    plan = target.builder().build(request, limit_max=None)
     rows, exact = _expected_rows(target, plan)
     _record(
         session,

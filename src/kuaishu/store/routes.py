@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from kuaishu.clean.services import Channel
 from kuaishu.errors import NotFound
 from kuaishu.store import reads
 from kuaishu.store.exports import Format, content_disposition
@@ -40,6 +41,7 @@ RESERVED = frozenset(
         "shape",
         "purpose",
         "bom",
+        "channel",
     }
 )
 
@@ -102,6 +104,13 @@ def declared_purpose(
 
 
 ReadDep = Annotated[ReadRequest, Depends(read_request)]
+ChannelParam = Annotated[
+    Channel | None,
+    Query(
+        description="按渠道的脱敏口径读取（预览共享、开放、沙箱用户所见）：share、open、sandbox；"
+        "不填为本部门原始数据"
+    ),
+]
 PurposeDep = Annotated[str | None, Depends(declared_purpose)]
 ShapeParam = Annotated[Shape, Query(description="arrays：每行为数组（默认）；objects：每行为对象")]
 
@@ -136,6 +145,7 @@ def query(
     read: ReadDep,
     purpose: PurposeDep,
     shape: ShapeParam = Shape.ARRAYS,
+    channel: ChannelParam = None,
 ) -> Response:
     """查询所服务数据版本中的行。
 
@@ -156,7 +166,9 @@ def query(
     顺序排列的数组（`shape=objects` 时为对象）。每次查询都记入审计，可用 `purpose` 参数或
     `X-Purpose` 头声明使用目的。
     """
-    result = reads.query_data(db, actor=actor, code=code, request=read, purpose=purpose)
+    result = reads.query_data(
+        db, actor=actor, code=code, request=read, purpose=purpose, channel=channel
+    )
     return rows_response(
         result,
         shape,
@@ -188,6 +200,7 @@ def lookup(
     fields: Annotated[str, Query(description="只返回这些字段，逗号分隔")] = "",
     key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
     shape: ShapeParam = Shape.ARRAYS,
+    channel: ChannelParam = None,
 ) -> Response:
     """按关键字段取记录，走关键字段上的索引。
 
@@ -203,7 +216,13 @@ def lookup(
     if key is not None:
         keys = {"key": key, **keys}
     result = reads.lookup(
-        db, actor=actor, code=code, keys=keys, fields=names(fields), purpose=purpose
+        db,
+        actor=actor,
+        code=code,
+        keys=keys,
+        fields=names(fields),
+        purpose=purpose,
+        channel=channel,
     )
     return _lookup_response(result, shape)
 
@@ -215,7 +234,12 @@ def lookup(
     responses={200: {"model": RowsOut}},
 )
 def lookup_by_post(
-    code: str, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+    code: str,
+    body: LookupIn,
+    db: SessionDep,
+    actor: CurrentActor,
+    purpose: PurposeDep,
+    channel: ChannelParam = None,
 ) -> Response:
     """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
     keys = dict(body.keys)
@@ -228,6 +252,7 @@ def lookup_by_post(
         keys=keys,
         fields=tuple(body.fields),
         purpose=body.purpose or purpose,
+        channel=channel,
     )
     return _lookup_response(result, body.shape)
 
@@ -252,6 +277,7 @@ def download(
     read: ReadDep,
     purpose: PurposeDep,
     bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM，便于 Excel 直接打开")] = False,
+    channel: ChannelParam = None,
 ) -> StreamingResponse:
     """下载所服务版本，筛选、字段、排序与查询接口相同（不分页时为全部行），边生成边传输。
 
@@ -264,7 +290,14 @@ def download(
     - 文件名为中文（RFC 6266 `filename*`），并附 ASCII 备用名。下载在传输开始前记入审计。
     """
     found = reads.download(
-        db, actor=actor, code=code, request=read, fmt=fmt, bom=bom, purpose=purpose
+        db,
+        actor=actor,
+        code=code,
+        request=read,
+        fmt=fmt,
+        bom=bom,
+        purpose=purpose,
+        channel=channel,
     )
     return StreamingResponse(
         found.body,

@@ -23,6 +23,7 @@ def load_domains() -> None:
     """Import every domain's policies so the authorization registry is complete."""
     import kuaishu.accounts.policies
     import kuaishu.catalog.policies
+    import kuaishu.clean.policies
     import kuaishu.collect.policies
     import kuaishu.security.policies  # noqa: F401
 
@@ -90,6 +91,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.accounts import routes as account_routes
     from kuaishu.catalog import pages as catalog_pages
     from kuaishu.catalog import routes as catalog_routes
+    from kuaishu.clean import routes as clean_routes
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
     from kuaishu.security import pages as security_pages
@@ -103,6 +105,7 @@ def _include_routers(app: FastAPI) -> None:
         security_routes,
         catalog_routes,
         collect_routes,
+        clean_routes,
         store_routes,
         account_pages,
         admin_pages,

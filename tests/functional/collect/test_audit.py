@@ -1,4 +1,4 @@
-"""Every changing route of collection and the data API leaves its audit event: each is driven once
+"""Every changing route of collection, masking and the data API leaves its audit event: each is driven once
 through HTTP, and a new route that is not driven here fails the test."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.functional.collect.conftest import API, Bureau, finished, ok, upload
 from tests.unit.security.test_audit_trail import all_routes
 
 GOOD = "地区,人口\n贵阳市,598.7\n遵义市,660.6\n".encode()
-PREFIXES = ("/api/v1/collect/", "/api/v1/data/")
+PREFIXES = ("/api/v1/collect/", "/api/v1/data/", "/api/v1/clean/")
 # POSTs that change nothing: they answer a question about columns the caller sends.
 QUESTIONS = {
     ("POST", "/api/v1/collect/entries/{entry_id}/mapping/propose"),
@@ -143,6 +143,20 @@ def test_every_changing_collect_and_data_route_is_audited(
             headers=h,
         ),
         "store.publish",
+    )
+    drive(
+        "PUT",
+        "/api/v1/clean/entries/{entry_id}/masking",
+        http.put(
+            f"/api/v1/clean/entries/{entry}/masking",
+            json={
+                "rules": [
+                    {"item": "地区", "channel": "open", "method": "truncate", "params": {"keep": 2}}
+                ]
+            },
+            headers=h,
+        ),
+        "clean.set_masking",
     )
     code = quote(bureau.entry.code, safe="")
     drive(

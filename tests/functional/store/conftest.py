@@ -147,12 +147,15 @@ def make_served(
     rows: list[dict[str, Any]],
     name: str,
     items: list[tuple[str, str]] = ITEMS,
+    sensitive: tuple[str, ...] = (),
 ) -> Iterator[Served]:
     factory = make_sessionmaker(load_engine)
     with transaction(factory) as db:
         dept = f.department(db, name="省人口统计局")
         other = f.department(db, name="省交通厅")
-        entry = f.published_entry(db, dept=dept, name=name, items=items, keys=("身份证号",))
+        entry = f.published_entry(
+            db, dept=dept, name=name, items=items, keys=("身份证号",), sensitive=sensitive
+        )
         empty = f.published_entry(db, dept=dept, name="尚无数据的资源", items=ITEMS)
 
         def key(role: Role, where: Any) -> dict[str, str]:

@@ -42,6 +42,10 @@ def test_init_twice_then_demo_then_user_list(tmp_path: Path) -> None:
         "consumer",
     ):
         assert username in demo.stdout
+    # The real sample files are loaded behind their entries, none failing.
+    assert "新冠肺炎疫情每日统计，229084 行" in demo.stdout
+    assert "全国普通高等学校名单，2631 行" in demo.stdout
+    assert "未能加载" not in demo.stdout
     again = run(["demo", "--no-serve"], tmp_path)
     assert "已存在" in again.stdout
     users = run(["user", "list"], tmp_path)

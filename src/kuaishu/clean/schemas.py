@@ -1,0 +1,48 @@
+"""Shapes of the masking-policy API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from kuaishu.schemas import Input, Output
+
+
+class MaskRuleIn(Input):
+    item: str = Field(min_length=1, max_length=200, description="信息项名称")
+    channel: str = Field(description="渠道：share 共享、open 开放、sandbox 沙箱")
+    method: str = Field(
+        description="脱敏方法：mask、truncate、generalise、null、substitute、shuffle、noise、"
+        "date_shift、hash、pseudonym、encrypt；none 表示原样显示（须慎重）"
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="方法参数，如 mask 的 first、last；generalise 的 to（year、month、range、"
+        "round、district）",
+    )
+
+
+class MaskingPolicyIn(Input):
+    rules: list[MaskRuleIn] = Field(max_length=2000, description="每个信息项、每个渠道一条")
+    note: str = Field(default="", max_length=500, description="修改原因")
+
+
+class MaskingPolicyOut(Output):
+    id: int
+    entry_id: int
+    number: int = Field(description="策略版本号（新版本生效，旧版本留存）")
+    rules: list[dict[str, Any]]
+    note: str
+    created_by: int | None
+    created_at: datetime
+
+
+class ChannelViewOut(Output):
+    """What each data item shows in each channel under the policy in force."""
+
+    policy_number: int | None
+    channels: dict[str, dict[str, dict[str, Any] | None]] = Field(
+        description="渠道 → 信息项 → 脱敏方法与参数（null 为原样显示）"
+    )

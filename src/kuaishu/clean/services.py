@@ -1,0 +1,225 @@
+"""Masking policies: set and read an entry's rules, and resolve what each column shows in a
+channel (share, open, sandbox) — the one answer every read of that channel is rendered from.
+
+A data item marked sensitive (any level but 非敏感) and without a rule for a channel is shown
+as NULL there: forgetting a rule hides data, it never leaks it. ``none`` is the explicit,
+audited choice to show an item as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.authz import authorize
+from kuaishu.catalog.enums import SECURITY_LEVELS
+from kuaishu.catalog.models import CatalogEntry
+from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
+from kuaishu.clean.models import MaskingPolicy
+from kuaishu.collect.services import entry_items
+from kuaishu.errors import ValidationFailed
+from kuaishu.i18n import gettext_
+from kuaishu.security import audit
+
+NOT_SENSITIVE = SECURITY_LEVELS[0]  # 非敏感
+SHOW = "none"  # a rule's method that shows the item as stored
+
+
+class Channel(StrEnum):
+    """Where data goes out: each has its own masking (脱敏渠道)."""
+
+    SHARE = "share"  # 共享（部门间）
+    OPEN = "open"  # 开放（社会公众）
+    SANDBOX = "sandbox"  # 沙箱（授权运营）
+
+
+CHANNEL_LABELS = {Channel.SHARE: "共享", Channel.OPEN: "开放", Channel.SANDBOX: "沙箱"}
+
+
+@dataclass(frozen=True)
+class Mask:
+    """How one column shows in a channel."""
+
+    method: MaskMethod
+    params: Mapping[str, Any]
+    source: str  # "policy" (a rule) or "default" (a sensitive item without a rule)
+
+    def sql(self, column_sql: str, column_type: str) -> str:
+        return mask_sql(self.method, column_sql, self.params, column_type=column_type)
+
+    def type(self, column_type: str) -> str:
+        return output_type(self.method, self.params, column_type)
+
+
+@dataclass(frozen=True)
+class ChannelMasks:
+    """The masks of one channel for one entry, and the policy version they come from."""
+
+    channel: Channel
+    policy_number: int | None
+    masks: Mapping[str, Mask]
+
+
+def current_policy(session: Session, entry_id: int) -> MaskingPolicy | None:
+    return session.scalar(
+        select(MaskingPolicy)
+        .where(MaskingPolicy.entry_id == entry_id)
+        .order_by(MaskingPolicy.number.desc())
+        .limit(1)
+    )
+
+
+def policy_history(session: Session, *, actor: Actor, entry: CatalogEntry) -> list[MaskingPolicy]:
+    """Every version of the entry's masking policy, newest first."""
+    authorize(actor, "clean.view_masking", entry)
+    return list(
+        session.scalars(
+            select(MaskingPolicy)
+            .where(MaskingPolicy.entry_id == entry.id)
+            .order_by(MaskingPolicy.number.desc())
+        )
+    )
+
+
+def set_policy(
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    rules: Sequence[Mapping[str, Any]],
+    note: str = "",
+) -> MaskingPolicy:
+    """A new version of the entry's masking policy; every rule is checked before any is kept."""
+    grant = authorize(actor, "clean.manage_masking", entry)
+    checked = _checked_rules(session, entry, rules)
+    last = session.scalar(
+        select(func.max(MaskingPolicy.number)).where(MaskingPolicy.entry_id == entry.id)
+    )
+    policy = MaskingPolicy(
+        entry_id=entry.id,
+        number=(last or 0) + 1,
+        rules=checked,
+        note=note,
+        created_by=actor.user_id,
+    )
+    session.add(policy)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "clean.set_masking",
+        target_type="masking_policy",
+        target_id=policy.id,
+        details={"code": entry.code, "number": policy.number, "rules": checked, "note": note},
+        as_role=grant,
+    )
+    return policy
+
+
+PROBLEMS = {
+    "unknown_item": "没有这个信息项。",
+    "unknown_channel": "渠道应为 share（共享）、open（开放）或 sandbox（沙箱）。",
+    "duplicate_rule": "同一信息项在同一渠道只能有一条规则。",
+    "unknown_method": "未知的脱敏方法。",
+}
+
+
+def _checked_rules(
+    session: Session, entry: CatalogEntry, rules: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rules in their stored shape; every problem of every rule is reported at once."""
+    items = {item.name for item in entry_items(session, entry)}
+    problems: list[dict[str, Any]] = []
+    checked: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def problem(field: str, code: str, value: Any, message: str | None = None) -> None:
+        text = message or gettext_(PROBLEMS[code])
+        problems.append({"field": field, "code": code, "value": value, "message": text})
+
+    for index, rule in enumerate(rules):
+        item, channel = str(rule.get("item", "")), str(rule.get("channel", ""))
+        method, params = str(rule.get("method", "")), dict(rule.get("params") or {})
+        where = f"rules[{index}]"
+        if item not in items:
+            problem(f"{where}.item", "unknown_item", item)
+        if channel not in set(Channel):
+            problem(f"{where}.channel", "unknown_channel", channel)
+        if (item, channel) in seen:
+            problem(where, "duplicate_rule", [item, channel])
+        seen.add((item, channel))
+        if method != SHOW:
+            try:
+                mask_sql(MaskMethod(method), "x", params, column_type="VARCHAR")
+            except ValueError:
+                problem(f"{where}.method", "unknown_method", method)
+            except MaskingError as error:
+                problem(f"{where}.params", error.code, params, error.localized())
+        checked.append({"item": item, "channel": channel, "method": method, "params": params})
+    if problems:
+        raise ValidationFailed(
+            "脱敏策略有 {n} 处错误，未保存。",
+            code="bad_masking_policy",
+            details=problems,
+            n=len(problems),
+        )
+    return checked
+
+
+def masks_for(
+    session: Session,
+    entry: CatalogEntry,
+    channel: Channel,
+    *,
+    overrides: Sequence[Mapping[str, Any]] = (),
+) -> ChannelMasks:
+    """What each column of ``entry`` shows in ``channel``: the policy's rules, then a grant's
+    ``overrides`` (same shape, channel implied), then NULL for sensitive items left without."""
+    policy = current_policy(session, entry.id)
+    rules: dict[str, Mapping[str, Any]] = {
+        rule["item"]: rule
+        for rule in (policy.rules if policy else [])
+        if rule["channel"] == channel
+    }
+    rules.update({str(rule["item"]): rule for rule in overrides})
+    masks: dict[str, Mask] = {}
+    for item in entry_items(session, entry):
+        rule = rules.get(item.name)
+        if rule is not None:
+            if rule["method"] != SHOW:
+                masks[item.name] = Mask(
+                    MaskMethod(rule["method"]), dict(rule.get("params") or {}), "policy"
+                )
+        elif item.sensitivity and item.sensitivity != NOT_SENSITIVE:
+            masks[item.name] = Mask(MaskMethod.NULL, {}, "default")
+    return ChannelMasks(channel, policy.number if policy else None, masks)
+
+
+def channel_view(session: Session, *, actor: Actor, entry: CatalogEntry) -> dict[str, Any]:
+    """Per channel, what each data item shows: its mask, or None when shown as stored."""
+    authorize(actor, "clean.view_masking", entry)
+    names = [item.name for item in entry_items(session, entry)]
+    channels: dict[str, dict[str, dict[str, Any] | None]] = {}
+    number: int | None = None
+    for channel in Channel:
+        found = masks_for(session, entry, channel)
+        number = found.policy_number
+        channels[channel] = {
+            name: (
+                {
+                    "method": str(mask.method),
+                    "params": dict(mask.params),
+                    "source": mask.source,
+                }
+                if (mask := found.masks.get(name))
+                else None
+            )
+            for name in names
+        }
+    return {"policy_number": number, "channels": channels}
