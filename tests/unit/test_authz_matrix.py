@@ -129,7 +129,8 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "store.publish": {"own": LOADERS, "other": {"platform_operator"}},
     "data.read_own": {"own": STAFF, "other": {"platform_operator"}},
     "clean.manage_masking": {"own": LOADERS, "other": {"platform_operator"}},
-    "clean.view_masking": {"own": STAFF, "other": {"platform_operator"}},
+    "clean.manage_rules": {"own": LOADERS, "other": {"platform_operator"}},
+    "clean.view": {"own": STAFF, "other": {"platform_operator"}},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
 

@@ -1,4 +1,4 @@
-"""Who may set how an entry's data is masked: the department that loads it, and the operator;
+"""Who may set how an entry's data is cleaned and masked: the department that loads it, and the operator;
 every member of the department may read the policy."""
 
 from __future__ import annotations
@@ -7,5 +7,6 @@ from kuaishu.authz import either, policy
 from kuaishu.catalog.policies import MEMBERS, OPERATOR
 from kuaishu.collect.policies import LOADERS
 
+policy("clean.manage_rules", "设置清洗规则", either(LOADERS, OPERATOR))
 policy("clean.manage_masking", "设置脱敏策略", either(LOADERS, OPERATOR))
-policy("clean.view_masking", "查看脱敏策略", either(MEMBERS, OPERATOR), scope="read")
+policy("clean.view", "查看清洗规则、脱敏策略与质量报告", either(MEMBERS, OPERATOR), scope="read")

@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from kuaishu.clean import services
-from kuaishu.clean.schemas import ChannelViewOut, MaskingPolicyIn, MaskingPolicyOut
+from kuaishu.clean.models import CleaningRuleSet, MaskingPolicy
+from kuaishu.clean.schemas import (
+    ChannelViewOut,
+    MaskingPolicyIn,
+    MaskingPolicyOut,
+    RulesIn,
+    VersionedRulesOut,
+)
 from kuaishu.collect.services import entry_for
 from kuaishu.web.deps import CurrentActor, SessionDep
 
@@ -21,7 +28,7 @@ router = APIRouter(prefix="/api/v1/clean", tags=["clean"])
 )
 def masking_history(entry_id: int, db: SessionDep, actor: CurrentActor) -> object:
     entry = entry_for(db, entry_id, actor=actor)
-    return services.policy_history(db, actor=actor, entry=entry)
+    return services.history(db, MaskingPolicy, actor=actor, entry=entry)
 
 
 @router.put(
@@ -34,7 +41,15 @@ def set_masking(
 ) -> object:
     entry = entry_for(db, entry_id, actor=actor)
     rules = [rule.model_dump() for rule in body.rules]
-    return services.set_policy(db, actor=actor, entry=entry, rules=rules, note=body.note)
+    return services.set_policy(
+        db,
+        actor=actor,
+        entry=entry,
+        rules=rules,
+        note=body.note,
+        quasi_identifiers=body.quasi_identifiers,
+        k=body.k,
+    )
 
 
 @router.get(
@@ -45,3 +60,23 @@ def set_masking(
 def channel_view(entry_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     entry = entry_for(db, entry_id, actor=actor)
     return services.channel_view(db, actor=actor, entry=entry)
+
+
+@router.get(
+    "/entries/{entry_id}/rules",
+    response_model=list[VersionedRulesOut],
+    summary="清洗规则（各版本，新→旧）",
+)
+def rules_history(entry_id: int, db: SessionDep, actor: CurrentActor) -> object:
+    entry = entry_for(db, entry_id, actor=actor)
+    return services.history(db, CleaningRuleSet, actor=actor, entry=entry)
+
+
+@router.put(
+    "/entries/{entry_id}/rules",
+    response_model=VersionedRulesOut,
+    summary="设置清洗规则（生成新版本，之后的每次加载都按它清洗；全部校验通过才保存）",
+)
+def set_rules(entry_id: int, body: RulesIn, db: SessionDep, actor: CurrentActor) -> object:
+    entry = entry_for(db, entry_id, actor=actor)
+    return services.set_rules(db, actor=actor, entry=entry, rules=body.rules, note=body.note)

@@ -27,16 +27,34 @@ class MaskRuleIn(Input):
 class MaskingPolicyIn(Input):
     rules: list[MaskRuleIn] = Field(max_length=2000, description="每个信息项、每个渠道一条")
     note: str = Field(default="", max_length=500, description="修改原因")
+    quasi_identifiers: list[str] = Field(
+        default_factory=list, max_length=50, description="准标识符（开放前按其计算 k 匿名）"
+    )
+    k: int | None = Field(default=None, ge=2, le=1000, description="k 阈值；不填用平台默认值")
 
 
-class MaskingPolicyOut(Output):
+class RulesIn(Input):
+    rules: list[dict[str, Any]] = Field(
+        max_length=500,
+        description="清洗规则，每条 {kind, …}：normalise、null_tokens、map、regex、range、enum、"
+        "identifier、reference、id_consistency、dedupe",
+    )
+    note: str = Field(default="", max_length=500, description="修改原因")
+
+
+class VersionedRulesOut(Output):
     id: int
     entry_id: int
-    number: int = Field(description="策略版本号（新版本生效，旧版本留存）")
+    number: int = Field(description="版本号（新版本生效，旧版本留存）")
     rules: list[dict[str, Any]]
     note: str
     created_by: int | None
     created_at: datetime
+
+
+class MaskingPolicyOut(VersionedRulesOut):
+    quasi_identifiers: list[str]
+    k: int | None
 
 
 class ChannelViewOut(Output):

@@ -11,21 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import authorize
+from kuaishu.authz import Grant, authorize
 from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
-from kuaishu.clean.models import MaskingPolicy
+from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
+from kuaishu.clean.rules import Compiled, check_rules, compile_rules
 from kuaishu.collect.services import entry_items
-from kuaishu.errors import ValidationFailed
+from kuaishu.errors import NotFound, ValidationFailed
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
+from kuaishu.store import storage
+from kuaishu.store.services import current_version
+
+Versioned = TypeVar("Versioned", bound=EntryRules)
 
 NOT_SENSITIVE = SECURITY_LEVELS[0]  # 非敏感
 SHOW = "none"  # a rule's method that shows the item as stored
@@ -66,25 +72,54 @@ class ChannelMasks:
     masks: Mapping[str, Mask]
 
 
-def current_policy(session: Session, entry_id: int) -> MaskingPolicy | None:
+def current(session: Session, model: type[Versioned], entry_id: int) -> Versioned | None:
+    """The version in force of an entry's rule set or masking policy (the newest), or None."""
     return session.scalar(
-        select(MaskingPolicy)
-        .where(MaskingPolicy.entry_id == entry_id)
-        .order_by(MaskingPolicy.number.desc())
-        .limit(1)
+        select(model).where(model.entry_id == entry_id).order_by(model.number.desc()).limit(1)
     )
 
 
-def policy_history(session: Session, *, actor: Actor, entry: CatalogEntry) -> list[MaskingPolicy]:
-    """Every version of the entry's masking policy, newest first."""
-    authorize(actor, "clean.view_masking", entry)
+def current_policy(session: Session, entry_id: int) -> MaskingPolicy | None:
+    return current(session, MaskingPolicy, entry_id)
+
+
+def history(
+    session: Session, model: type[Versioned], *, actor: Actor, entry: CatalogEntry
+) -> list[Versioned]:
+    """Every version of the entry's rule set or masking policy, newest first."""
+    authorize(actor, "clean.view", entry)
     return list(
         session.scalars(
-            select(MaskingPolicy)
-            .where(MaskingPolicy.entry_id == entry.id)
-            .order_by(MaskingPolicy.number.desc())
+            select(model).where(model.entry_id == entry.id).order_by(model.number.desc())
         )
     )
+
+
+def _add_version(
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    made: Versioned,
+    action: str,
+    grant: Grant,
+) -> Versioned:
+    """Number ``made`` after the entry's last version, keep it, and record the change."""
+    model = type(made)
+    last = session.scalar(select(func.max(model.number)).where(model.entry_id == entry.id))
+    made.entry_id, made.number, made.created_by = entry.id, (last or 0) + 1, actor.user_id
+    session.add(made)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action,
+        target_type=action.removeprefix("clean.set_"),
+        target_id=made.id,
+        details={"code": entry.code, "number": made.number, "rules": made.rules, "note": made.note},
+        as_role=grant,
+    )
+    return made
 
 
 def set_policy(
@@ -94,32 +129,89 @@ def set_policy(
     entry: CatalogEntry,
     rules: Sequence[Mapping[str, Any]],
     note: str = "",
+    quasi_identifiers: Sequence[str] = (),
+    k: int | None = None,
 ) -> MaskingPolicy:
     """A new version of the entry's masking policy; every rule is checked before any is kept."""
     grant = authorize(actor, "clean.manage_masking", entry)
-    checked = _checked_rules(session, entry, rules)
-    last = session.scalar(
-        select(func.max(MaskingPolicy.number)).where(MaskingPolicy.entry_id == entry.id)
+    checked = _checked_rules(session, entry, rules, quasi_identifiers)
+    made = MaskingPolicy(rules=checked, note=note, quasi_identifiers=list(quasi_identifiers), k=k)
+    return _add_version(
+        session, actor=actor, entry=entry, made=made, action="clean.set_masking", grant=grant
     )
-    policy = MaskingPolicy(
-        entry_id=entry.id,
-        number=(last or 0) + 1,
-        rules=checked,
-        note=note,
-        created_by=actor.user_id,
+
+
+def set_rules(
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    rules: Sequence[Mapping[str, Any]],
+    note: str = "",
+) -> CleaningRuleSet:
+    """A new version of the entry's cleaning rules, used by every load from now on."""
+    grant = authorize(actor, "clean.manage_rules", entry)
+    items = {item.name: str(item.type_code) for item in entry_items(session, entry)}
+    found = check_rules(rules, items, _reference_columns(session, rules))
+    if found:
+        raise ValidationFailed(
+            "清洗规则有 {n} 处错误，未保存。",
+            code="bad_cleaning_rules",
+            details=[
+                {"field": p.field, "code": p.code, "message": gettext_(p.message)} for p in found
+            ],
+            n=len(found),
+        )
+    made = CleaningRuleSet(rules=[dict(rule) for rule in rules], note=note)
+    return _add_version(
+        session, actor=actor, entry=entry, made=made, action="clean.set_rules", grant=grant
     )
-    session.add(policy)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "clean.set_masking",
-        target_type="masking_policy",
-        target_id=policy.id,
-        details={"code": entry.code, "number": policy.number, "rules": checked, "note": note},
-        as_role=grant,
-    )
-    return policy
+
+
+def _reference_columns(
+    session: Session, rules: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """For each entry a ``reference`` rule names: the columns of its served version."""
+    found: dict[str, list[str]] = {}
+    for code in {str(r.get("entry")) for r in rules if r.get("kind") == "reference"}:
+        served = served_parquet(session, code)
+        if served is not None:
+            found[code] = [c["name"] for c in served[1]]
+    return found
+
+
+def served_parquet(session: Session, code: str) -> tuple[Path, list[dict[str, Any]]] | None:
+    """The Parquet file and schema of the version served for entry ``code``, if any."""
+    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.code == code))
+    if entry is None:
+        return None
+    try:
+        version = current_version(session, entry.id)
+    except NotFound:
+        return None
+    return storage.resolve(version.path) / storage.DATA_FILE, list(version.schema)
+
+
+def compiled_rules(session: Session, entry_id: int) -> tuple[Compiled, int] | None:
+    """The entry's cleaning rules in force, compiled for a load, and their version number."""
+    found = current(session, CleaningRuleSet, entry_id)
+    if found is None or not found.rules:
+        return None
+    entry = session.get(CatalogEntry, entry_id)
+    assert entry is not None
+    items = {item.name: str(item.type_code) for item in entry_items(session, entry)}
+    references: dict[str, Path] = {}
+    for rule in found.rules:
+        if rule.get("kind") == "reference":
+            served = served_parquet(session, str(rule["entry"]))
+            if served is None:
+                raise ValidationFailed(
+                    "清洗规则引用的资源 {entry} 尚无已发布的数据，无法核对。",
+                    code="reference_unavailable",
+                    entry=str(rule["entry"]),
+                )
+            references[str(rule["entry"])] = served[0]
+    return compile_rules(found.rules, items, references=references), found.number
 
 
 PROBLEMS = {
@@ -131,7 +223,10 @@ PROBLEMS = {
 
 
 def _checked_rules(
-    session: Session, entry: CatalogEntry, rules: Sequence[Mapping[str, Any]]
+    session: Session,
+    entry: CatalogEntry,
+    rules: Sequence[Mapping[str, Any]],
+    quasi_identifiers: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The rules in their stored shape; every problem of every rule is reported at once."""
     items = {item.name for item in entry_items(session, entry)}
@@ -162,6 +257,9 @@ def _checked_rules(
             except MaskingError as error:
                 problem(f"{where}.params", error.code, params, error.localized())
         checked.append({"item": item, "channel": channel, "method": method, "params": params})
+    for index, name in enumerate(quasi_identifiers):
+        if name not in items:
+            problem(f"quasi_identifiers[{index}]", "unknown_item", name)
     if problems:
         raise ValidationFailed(
             "脱敏策略有 {n} 处错误，未保存。",
@@ -203,7 +301,7 @@ def masks_for(
 
 def channel_view(session: Session, *, actor: Actor, entry: CatalogEntry) -> dict[str, Any]:
     """Per channel, what each data item shows: its mask, or None when shown as stored."""
-    authorize(actor, "clean.view_masking", entry)
+    authorize(actor, "clean.view", entry)
     names = [item.name for item in entry_items(session, entry)]
     channels: dict[str, dict[str, dict[str, Any] | None]] = {}
     number: int | None = None

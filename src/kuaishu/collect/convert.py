@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from kuaishu.catalog.enums import ItemType
+from kuaishu.clean.rules import FULL_WIDTH, HALF_WIDTH, Compiled, text_sql
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
 
 # Characters stripped around every value: ASCII whitespace and the ideographic space.
@@ -58,9 +59,12 @@ class Target:
 
 @dataclass
 class Converted:
+    """Rows in = rows kept + rows quarantined + duplicates removed."""
+
     rows_in: int
     rows_kept: int
     rows_quarantined: int
+    rows_duplicates: int = 0
 
 
 def _sql_text(value: str) -> str:
@@ -106,7 +110,9 @@ def _problems(item: Target, column: str, text: str, value: str) -> list[str]:
     return found
 
 
-def column_sql(targets: list[Target], mapping: dict[str, str]) -> tuple[list[str], str]:
+def column_sql(
+    targets: list[Target], mapping: dict[str, str], rules: Compiled | None = None
+) -> tuple[list[str], str]:
     """The SELECT list converting ``raw`` to the items, and the reason expression."""
     columns: list[str] = []
     problems: list[str] = []
@@ -116,6 +122,11 @@ def column_sql(targets: list[Target], mapping: dict[str, str]) -> tuple[list[str
             columns.append(f"CAST(NULL AS {DUCK_TYPES[item.type_code]}) AS {quote(item.name)}")
             continue
         text = f"NULLIF(trim({quote(source)}, {_sql_text(BLANKS)}), '')"
+        if item.type_code not in (ItemType.C, ItemType.M, ItemType.G):
+            # Numbers and dates typed on a Chinese keyboard: full-width digits and signs.
+            text = f"translate({text}, {_sql_text(FULL_WIDTH)}, {_sql_text(HALF_WIDTH)})"
+        if rules is not None:
+            text = text_sql(rules, item.name, text)
         value = _converted(item, text)
         columns.append(f"{value} AS {quote(item.name)}")
         problems.extend(_problems(item, source, text, value))
@@ -130,8 +141,10 @@ def convert(
     mapping: dict[str, str],
     *,
     quarantine_path: Path,
+    rules: Compiled | None = None,
 ) -> Converted:
-    """Write ``serve.data`` from ``raw``; rows that fail go to ``quarantine_path`` (Parquet)."""
+    """Write ``serve.data`` from ``raw``; rows that fail go to ``quarantine_path`` (Parquet),
+    with the duplicates a ``dedupe`` rule removed (each naming the row that was kept)."""
     missing = [source for source in mapping.values() if source and source not in raw.columns]
     if missing:
         raise LoadError(
@@ -140,11 +153,16 @@ def convert(
             details={"columns": missing, "available": raw.columns},
             cols="、".join(missing),
         )
-    columns, reason = column_sql(targets, mapping)
-    con.execute(
-        f"CREATE TABLE checked AS SELECT rowid AS _rid, {raw.line_sql} AS _line, "
-        f"{', '.join(columns)}, {reason} AS _reason FROM {RAW_TABLE}"
+    columns, reason = column_sql(targets, mapping, rules)
+    checks = [reason, *(rules.checks if rules else [])]
+    converted = (
+        f"SELECT rowid AS _rid, {raw.line_sql} AS _line, {', '.join(columns)}, "
+        f"{reason} AS _typed FROM {RAW_TABLE}"
     )
+    # Rule checks see converted values; a row failing its type is not checked further.
+    reasons = f"CASE WHEN _typed IS NOT NULL THEN _typed ELSE NULLIF(concat_ws('；', {', '.join(checks[1:] or ['NULL'])}), '') END"
+    con.execute(f"CREATE TABLE checked AS SELECT *, {reasons} AS _reason FROM ({converted})")
+    duplicates = _dedupe(con, targets, rules)
     names = ", ".join(quote(t.name) for t in targets)
     con.execute(f"CREATE TABLE serve.data AS SELECT {names} FROM checked WHERE _reason IS NULL")
     bad = int(con.execute("SELECT count(*) FROM checked WHERE _reason IS NOT NULL").fetchone()[0])  # type: ignore[index]
@@ -158,4 +176,30 @@ def convert(
         )
     kept = int(con.execute("SELECT count(*) FROM serve.data").fetchone()[0])  # type: ignore[index]
     con.execute("DROP TABLE checked")
-    return Converted(rows_in=raw.rows, rows_kept=kept, rows_quarantined=bad)
+    return Converted(
+        rows_in=raw.rows,
+        rows_kept=kept,
+        rows_quarantined=bad - duplicates,
+        rows_duplicates=duplicates,
+    )
+
+
+def _dedupe(con: duckdb.DuckDBPyConnection, targets: list[Target], rules: Compiled | None) -> int:
+    """Mark the rows a ``dedupe`` rule removes (their reason names the row kept); how many."""
+    if rules is None or rules.dedupe is None:
+        return 0
+    by, keep = rules.dedupe
+    columns = ", ".join(quote(name) for name in (by or [t.name for t in targets]))
+    order = "_line DESC" if keep == "last" else "_line"
+    window = f"(PARTITION BY {columns} ORDER BY {order})"
+    con.execute(
+        f"CREATE TABLE duplicate AS SELECT _rid, first_value(_line) OVER {window} AS _kept, "
+        f"row_number() OVER {window} AS _n FROM checked WHERE _reason IS NULL"
+    )
+    con.execute(
+        "UPDATE checked SET _reason = '重复记录（规则保留第 ' || d._kept || ' 行）' "
+        "FROM duplicate d WHERE d._rid = checked._rid AND d._n > 1"
+    )
+    found = int(con.execute("SELECT count(*) FROM duplicate WHERE _n > 1").fetchone()[0])  # type: ignore[index]
+    con.execute("DROP TABLE duplicate")
+    return found

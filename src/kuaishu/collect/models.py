@@ -62,6 +62,9 @@ class LoadRun(Base):
     trigger: Mapped[str] = mapped_column(
         String(20), default="manual", comment="manual|schedule|push"
     )
+    mode: Mapped[str] = mapped_column(
+        String(16), default="replace", comment="replace: a whole new version; append: added to it"
+    )
     input_name: Mapped[str | None] = mapped_column(String(400), comment="file name as given")
     input_path: Mapped[str | None] = mapped_column(String(400), comment="staged input file")
     rows_read: Mapped[int] = mapped_column(BIG, default=0, comment="rows in")

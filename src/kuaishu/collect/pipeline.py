@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
+from kuaishu.clean.services import compiled_rules
 from kuaishu.collect import connectors, mapping
+from kuaishu.collect.connectors.previous import append_previous, served_base
 from kuaishu.collect.convert import Target, convert
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
@@ -119,6 +121,8 @@ class Made:
     rows_quarantined: int
     revision_id: int
     source_kind: str | None
+    rows_duplicate: int = 0
+    rules_number: int | None = None
 
 
 def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) -> bool:
@@ -204,7 +208,14 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         input_name = run.input_name or (input_path.name if input_path else "")
         source_kind = str(source.kind) if source else None
         previous = connectors.previous_of(session, source) if input_path is None else None
+        base = served_base(session, entry.id) if run.mode == "append" else None
+        if run.mode == "append" and base is None:
+            raise LoadError(
+                "该资源还没有现行数据版本，无法追加；请整体加载。", code="nothing_to_append"
+            )
+        found_rules = compiled_rules(session, entry.id)
         session.expunge_all()
+    rules, rules_number = found_rules if found_rules else (None, None)
     if not targets:
         raise LoadError("目录条目没有信息项，无法加载数据。", code="entry_without_items")
     con = _connect(staging)
@@ -212,6 +223,12 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
     try:
         if input_path is not None:
             raw = read_file(con, input_path, filename=input_name, progress=progress.reading)
+            if base is not None:
+                kept, replaced = append_previous(con, base, raw.columns)
+                raw.rows += kept
+                progress.note(
+                    f"追加到第 {base.number} 版：保留原有 {kept} 行，按关键字段替换 {replaced} 行"
+                )
         else:
             assert source is not None
             raw = connectors.read_source(
@@ -233,7 +250,12 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         progress.check()
         progress.phase, progress.percent = "转换", 60
         converted = convert(
-            con, raw, targets, used, quarantine_path=staging / storage.QUARANTINE_FILE
+            con,
+            raw,
+            targets,
+            used,
+            quarantine_path=staging / storage.QUARANTINE_FILE,
+            rules=rules,
         )
         progress.check()
         progress.phase, progress.percent = "索引", 80
@@ -263,6 +285,8 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         rows_quarantined=converted.rows_quarantined,
         revision_id=revision_id,
         source_kind=source_kind,
+        rows_duplicate=converted.rows_duplicates,
+        rules_number=rules_number,
     )
 
 
@@ -332,6 +356,7 @@ def _publish(
                 "encoding": made.raw.encoding,
                 "mapping": made.mapping,
                 "catalog_revision": made.revision_id,
+                "cleaning_rules": made.rules_number,
                 "incremental": made.raw.extra.get("incremental"),
             },
         )
@@ -347,9 +372,11 @@ def _publish(
         run.rows_read = made.raw.rows
         run.rows_loaded = made.rows_kept
         run.rows_quarantined = made.rows_quarantined
+        run.rows_duplicate = made.rows_duplicate
         run.percent, run.phase = 100, "完成"
         progress.note(
-            f"加载完成：读入 {made.raw.rows} 行，入库 {made.rows_kept} 行，隔离 {made.rows_quarantined} 行"
+            f"加载完成：读入 {made.raw.rows} 行，入库 {made.rows_kept} 行，隔离 {made.rows_quarantined} 行，"
+            f"去除重复 {made.rows_duplicate} 行"
         )
         run.log = list(run.log or []) + progress.log
         run.finished_at = utcnow()
@@ -365,6 +392,7 @@ def _publish(
                 "number": number,
                 "rows": made.rows_kept,
                 "quarantined": made.rows_quarantined,
+                "duplicates": made.rows_duplicate,
                 "sm3": checksum,
             },
         )

@@ -161,6 +161,12 @@ def upload(
     actor: CurrentActor,
     file: UploadDep,
     source_id: Annotated[int | None, Form(description="来源（使用其字段映射）")] = None,
+    mode: Annotated[
+        str,
+        Form(
+            description="replace：生成完整新版本（默认）；append：追加到现行版本，如修正后的隔离行"
+        ),
+    ] = "replace",
 ) -> object:
     # Authorize before copying: a refused caller's file is never written out again.
     entry = services.entry_for(db, entry_id, actor=actor, operation="collect.load")
@@ -168,7 +174,7 @@ def upload(
     name = clean_filename(file.filename)
     with spooled(file.file, filename=name) as path:
         run = services.queue_load(
-            db, actor=actor, entry=entry, source=source, upload=path, filename=name
+            db, actor=actor, entry=entry, source=source, upload=path, filename=name, mode=mode
         )
     submit_after_commit(background, request, run.id)
     return RunOut.of(run)

@@ -114,6 +114,7 @@ class RunOut(Output):
     status_label: str
     finished: bool
     trigger: str
+    mode: str
     input_name: str | None
     percent: int
     phase: str
@@ -142,7 +143,9 @@ class RunOut(Output):
             if run.error_code
             else None
         )
-        has_quarantine = run.rows_quarantined > 0 and run.status == RunStatus.SUCCEEDED
+        has_quarantine = (
+            run.rows_quarantined + run.rows_duplicate > 0 and run.status == RunStatus.SUCCEEDED
+        )
         return cls(
             id=run.id,
             entry_id=run.entry_id,
@@ -151,6 +154,7 @@ class RunOut(Output):
             status_label=gettext_(LABELS[RunStatus][run.status]),
             finished=run.status in FINISHED,
             trigger=run.trigger,
+            mode=run.mode or "replace",
             input_name=run.input_name,
             percent=run.percent,
             # Phases are the pipeline's Chinese words; they are in the catalog, so translate.
@@ -184,6 +188,10 @@ class VersionOut(Output):
     created_at: datetime
     published_at: datetime | None
     columns: list[dict[str, Any]]
+    lineage: dict[str, Any] = Field(
+        description="由来：加载任务、来源类型、编码、字段映射、目录修订号、清洗规则版本号"
+    )
+    quality: dict[str, Any] | None = Field(description="质量报告（完整性、有效性、唯一性等）")
 
     @classmethod
     def of(cls, version: Any, current_id: int | None) -> VersionOut:
@@ -198,6 +206,8 @@ class VersionOut(Output):
             created_at=version.created_at,
             published_at=version.published_at,
             columns=list(version.schema or []),
+            lineage=dict(version.lineage or {}),
+            quality=version.quality,
         )
 
 

@@ -140,9 +140,17 @@ def queue_load(
     filename: str | None = None,
     trigger: str = "manual",
     operation: str = "collect.load",
+    mode: str = "replace",
 ) -> LoadRun:
-    """A queued load of ``entry`` from ``source`` or an uploaded file (moved into the run's folder)."""
+    """A queued load of ``entry`` from ``source`` or an uploaded file (moved into the run's folder).
+
+    ``mode`` ``append`` adds the file's rows to the served version (fixed quarantine rows, say);
+    where the entry has key items, an added row replaces the served row with its key."""
     grant = authorize(actor, operation, entry)
+    if mode not in ("replace", "append"):
+        raise ValidationFailed(
+            "加载方式应为 replace（整体替换）或 append（追加）。", code="bad_mode"
+        )
     if source is not None and source.entry_id != entry.id:
         raise ValidationFailed("来源不属于该目录条目。", code="source_mismatch")
     if source is None and upload is None:
@@ -152,6 +160,7 @@ def queue_load(
         source_id=source.id if source else None,
         status=RunStatus.QUEUED,
         trigger=trigger,
+        mode=mode,
         input_name=filename,
         requested_by=actor.user_id,
         log=[],
@@ -168,7 +177,12 @@ def queue_load(
         operation,
         target_type="load_run",
         target_id=run.id,
-        details={"code": entry.code, "source": source.id if source else None, "file": filename},
+        details={
+            "code": entry.code,
+            "source": source.id if source else None,
+            "file": filename,
+            "mode": mode,
+        },
         as_role=grant,
     )
     return run

@@ -158,6 +158,16 @@ def test_every_changing_collect_and_data_route_is_audited(
         ),
         "clean.set_masking",
     )
+    drive(
+        "PUT",
+        "/api/v1/clean/entries/{entry_id}/rules",
+        http.put(
+            f"/api/v1/clean/entries/{entry}/rules",
+            json={"rules": [{"kind": "null_tokens", "item": "*", "tokens": ["/"]}]},
+            headers=h,
+        ),
+        "clean.set_rules",
+    )
     code = quote(bureau.entry.code, safe="")
     drive(
         "POST",

@@ -64,6 +64,27 @@ def previous_of(session: Session, source: Source | None) -> Previous | None:
     )
 
 
+def served_base(session: Session, entry_id: int) -> Previous | None:
+    """The served version as the base of an appending load (fixed quarantine rows, additions)."""
+    dataset = session.get(Dataset, entry_id)
+    version = (
+        session.get(DatasetVersion, dataset.current_version_id)
+        if dataset and dataset.current_version_id
+        else None
+    )
+    if version is None:
+        return None
+    return Previous(
+        data_path=storage.resolve(version.path) / storage.DATA_FILE,
+        number=version.number,
+        rows=version.row_count,
+        column="",
+        cursor="",
+        sources={c["name"]: c["source"] for c in version.schema if c.get("source")},
+        keys=list(version.key_columns or []),
+    )
+
+
 def append_previous(
     con: duckdb.DuckDBPyConnection, previous: Previous, columns: list[str]
 ) -> tuple[int, int]:

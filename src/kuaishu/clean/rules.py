@@ -1,0 +1,296 @@
+"""Cleaning rules (清洗规则): declarative, checked when saved, compiled to DuckDB SQL for a load.
+
+A rule set is a list of rules, each ``{"kind": …, …}``:
+
+- text, before conversion: ``normalise`` (full-width letters, digits and signs to half-width, runs
+  of blanks to one space), ``null_tokens`` (values meaning "none" — ``/``, ``暂无``, ``-`` — to
+  NULL), ``map`` (a value-mapping table);
+- checks on the converted value, a failing row going to the quarantine with the rule's reason:
+  ``regex``, ``range``, ``enum``, ``identifier`` (python-stdnum's checks, as SQL), ``reference``
+  (the value must exist in a column of another entry's served data), ``id_consistency`` (多元校核:
+  the birth date and sex coded in an ID number against the birth-date and sex items);
+- ``dedupe``: exact (whole row) or by items; the first (or last) row in file order wins, the
+  others are counted as duplicates removed, never silently.
+
+Items are named by their data item; ``"*"`` (where allowed) means every text item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kuaishu.clean.identifiers import KIND_LABELS, REASON_LABELS, IdentifierKind, sql_reason
+from kuaishu.clean.sqltext import literal, number
+from kuaishu.collect.raw import quote
+
+KINDS = (
+    "normalise",
+    "null_tokens",
+    "map",
+    "regex",
+    "range",
+    "enum",
+    "identifier",
+    "reference",
+    "id_consistency",
+    "dedupe",
+)
+DEFAULT_NULL_TOKENS = ("/", "-", "--", "—", "无", "暂无", "NULL", "null", "N/A", "n/a", "不详")
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A rule that cannot be kept: where, a stable code and the Chinese message."""
+
+    field: str
+    code: str
+    message: str
+
+
+PROBLEM_MESSAGES = {
+    "unknown_kind": "未知的规则类型。",
+    "unknown_item": "没有这个信息项。",
+    "missing": "缺少必填参数。",
+    "bad_regex": "正则表达式无法解析。",
+    "bad_range": "范围的 min、max 应为数值，且 min 不大于 max。",
+    "bad_identifier": "未知的标识类型。",
+    "bad_keep": "keep 应为 first 或 last。",
+    "bad_list": "应为非空的字符串列表。",
+    "bad_map": "应为“原值 → 新值”的对照表。",
+    "unknown_reference": "被引用的资源不存在或尚无已发布的数据，或没有该字段。",
+}
+
+
+@dataclass
+class Compiled:
+    """A rule set as SQL pieces for one load."""
+
+    text: dict[str, list[str]] = field(default_factory=dict)  # item → text transforms, in order
+    normalise: set[str] = field(default_factory=set)
+    checks: list[str] = field(default_factory=list)  # reason expressions over converted values
+    dedupe: tuple[tuple[str, ...], str] | None = None  # (items or () for whole rows, keep)
+
+
+def check_rules(
+    rules: Sequence[Mapping[str, Any]],
+    items: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+) -> list[Problem]:
+    """Every problem of ``rules`` against the entry's ``items`` (name → type code) and the
+    ``references`` it may point at (entry code → column names)."""
+    problems: list[Problem] = []
+
+    def problem(where: str, code: str) -> None:
+        problems.append(Problem(where, code, PROBLEM_MESSAGES[code]))
+
+    def item_of(
+        where: str, rule: Mapping[str, Any], key: str = "item", *, any_ok: bool = False
+    ) -> None:
+        name = rule.get(key)
+        if not isinstance(name, str) or not name:
+            problem(f"{where}.{key}", "missing")
+        elif name not in items and not (any_ok and name == ANY):
+            problem(f"{where}.{key}", "unknown_item")
+
+    for index, rule in enumerate(rules):
+        where, kind = f"rules[{index}]", rule.get("kind")
+        if kind not in KINDS:
+            problem(f"{where}.kind", "unknown_kind")
+            continue
+        if kind in ("normalise", "null_tokens", "map", "regex", "range", "enum", "identifier"):
+            item_of(where, rule, any_ok=kind in ("normalise", "null_tokens"))
+        if kind in ("null_tokens", "enum") and not _strings(
+            rule.get("tokens" if kind == "null_tokens" else "values")
+        ):
+            problem(f"{where}.{'tokens' if kind == 'null_tokens' else 'values'}", "bad_list")
+        if kind == "map" and not _mapping(rule.get("values")):
+            problem(f"{where}.values", "bad_map")
+        if kind == "regex":
+            try:
+                re.compile(str(rule.get("pattern", "")))
+            except re.error:
+                problem(f"{where}.pattern", "bad_regex")
+            if not rule.get("pattern"):
+                problem(f"{where}.pattern", "missing")
+        if kind == "range" and not _range_ok(rule):
+            problem(where, "bad_range")
+        if kind == "identifier" and rule.get("identifier") not in set(IdentifierKind):
+            problem(f"{where}.identifier", "bad_identifier")
+        if kind == "reference":
+            item_of(where, rule)
+            columns = references.get(str(rule.get("entry", "")))
+            if columns is None or rule.get("column") not in columns:
+                problem(f"{where}.entry", "unknown_reference")
+        if kind == "id_consistency":
+            item_of(where, rule, "id_item")
+            for key in ("birth_item", "sex_item"):
+                if rule.get(key):
+                    item_of(where, rule, key)
+        if kind == "dedupe":
+            for name in rule.get("by") or []:
+                if name not in items:
+                    problem(f"{where}.by", "unknown_item")
+            if rule.get("keep", "first") not in ("first", "last"):
+                problem(f"{where}.keep", "bad_keep")
+    return problems
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _mapping(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    )
+
+
+def _range_ok(rule: Mapping[str, Any]) -> bool:
+    low, high = rule.get("min"), rule.get("max")
+    numbers = [v for v in (low, high) if v is not None]
+    if not numbers or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in numbers
+    ):
+        return False
+    return low is None or high is None or low <= high
+
+
+# Compiling -------------------------------------------------------------------------------------
+
+
+def compile_rules(
+    rules: Sequence[Mapping[str, Any]],
+    items: Mapping[str, str],
+    *,
+    references: Mapping[str, Path] | None = None,
+) -> Compiled:
+    """The SQL of ``rules`` (already checked); ``references`` maps entry codes to served Parquet."""
+    out = Compiled()
+    texts = [name for name, kind in items.items() if kind in ("C", "M", "G")]
+    for rule in rules:
+        kind = rule["kind"]
+        targets = texts if rule.get("item") == ANY else [rule.get("item", "")]
+        if kind == "normalise":
+            out.normalise.update(targets)
+        elif kind == "null_tokens":
+            tokens = ", ".join(literal(t) for t in rule["tokens"])
+            for name in targets:
+                out.text.setdefault(name, []).append(
+                    f"CASE WHEN {{t}} IN ({tokens}) THEN NULL ELSE {{t}} END"
+                )
+        elif kind == "map":
+            cases = " ".join(
+                f"WHEN {literal(k)} THEN {literal(v)}" for k, v in rule["values"].items()
+            )
+            out.text.setdefault(rule["item"], []).append(f"CASE {{t}} {cases} ELSE {{t}} END")
+        elif kind == "dedupe":
+            out.dedupe = (tuple(rule.get("by") or ()), str(rule.get("keep", "first")))
+        else:
+            out.checks.append(_check_sql(rule, references or {}))
+    return out
+
+
+def _reason(item: str, text: str) -> str:
+    return literal(f"信息项“{item}”") + " || " + literal(text)
+
+
+def _value(item: str) -> str:
+    return quote(item)
+
+
+def _check_sql(rule: Mapping[str, Any], references: Mapping[str, Path]) -> str:
+    """A VARCHAR expression over the converted row: the reason the rule fails, else NULL."""
+    kind = rule["kind"]
+    if kind == "id_consistency":
+        return _id_consistency(rule)
+    item = str(rule["item"])
+    v = _value(item)
+    shown = f"left(CAST({v} AS VARCHAR), 40)"
+    if kind == "regex":
+        failed = f"NOT regexp_full_match(CAST({v} AS VARCHAR), {literal(str(rule['pattern']))})"
+        why = _reason(item, "的值“") + f" || {shown} || " + literal("”不符合格式要求")
+    elif kind == "range":
+        bounds = []
+        if rule.get("min") is not None:
+            bounds.append(f"{v} < {number(rule['min'])}")
+        if rule.get("max") is not None:
+            bounds.append(f"{v} > {number(rule['max'])}")
+        label = f"{rule.get('min', '')}～{rule.get('max', '')}"
+        failed = " OR ".join(bounds)
+        why = _reason(item, "的值“") + f" || {shown} || " + literal(f"”超出范围 {label}")
+    elif kind == "enum":
+        values = ", ".join(literal(str(x)) for x in rule["values"])
+        failed = f"CAST({v} AS VARCHAR) NOT IN ({values})"
+        why = _reason(item, "的值“") + f" || {shown} || " + literal("”不在允许的取值中")
+    elif kind == "identifier":
+        identifier = IdentifierKind(rule["identifier"])
+        code = sql_reason(identifier, f"CAST({v} AS VARCHAR)")
+        labels = " ".join(
+            f"WHEN {literal(str(r))} THEN {literal(label)}" for r, label in REASON_LABELS.items()
+        )
+        return (
+            f"CASE WHEN {v} IS NOT NULL AND ({code}) IS NOT NULL THEN "
+            + _reason(item, "的值“")
+            + f" || {shown} || "
+            + literal(f"”不是有效的{KIND_LABELS[identifier]}（")
+            + f" || (CASE ({code}) {labels} END) || '）' END"
+        )
+    else:  # reference
+        path = references[str(rule["entry"])]
+        column = quote(str(rule["column"]))
+        failed = (
+            f"CAST({v} AS VARCHAR) NOT IN (SELECT CAST({column} AS VARCHAR) FROM "
+            f"read_parquet({literal(str(path))}) WHERE {column} IS NOT NULL)"
+        )
+        why = (
+            _reason(item, "的值“")
+            + f" || {shown} || "
+            + literal(f"”在资源 {rule['entry']} 的“{rule['column']}”中不存在")
+        )
+    return f"CASE WHEN {v} IS NOT NULL AND ({failed}) THEN {why} END"
+
+
+def _id_consistency(rule: Mapping[str, Any]) -> str:
+    """The ID's birth digits (7–14) and sex digit (17: odd 男, even 女) against the other items."""
+    id_sql = f"CAST({_value(str(rule['id_item']))} AS VARCHAR)"
+    parts: list[str] = []
+    if rule.get("birth_item"):
+        birth = _value(str(rule["birth_item"]))
+        parts.append(
+            f"CASE WHEN length({id_sql}) = 18 AND {birth} IS NOT NULL AND "
+            f"substr({id_sql}, 7, 8) <> strftime(CAST({birth} AS DATE), '%Y%m%d') THEN "
+            + literal(f"身份证号中的出生日期与“{rule['birth_item']}”不一致")
+            + " END"
+        )
+    if rule.get("sex_item"):
+        sex = _value(str(rule["sex_item"]))
+        coded = f"CASE WHEN TRY_CAST(substr({id_sql}, 17, 1) AS INTEGER) % 2 = 1 THEN '男' ELSE '女' END"
+        parts.append(
+            f"CASE WHEN length({id_sql}) = 18 AND {sex} IN ('男', '女') AND {sex} <> {coded} THEN "
+            + literal(f"身份证号中的性别与“{rule['sex_item']}”不一致")
+            + " END"
+        )
+    if not parts:
+        return "NULL"
+    return f"NULLIF(concat_ws('；', {', '.join(parts)}), '')"
+
+
+def text_sql(compiled: Compiled, item: str, text: str) -> str:
+    """``text`` (the trimmed source value) through the item's text rules, in their order."""
+    if item in compiled.normalise:
+        text = (
+            f"regexp_replace(translate({text}, {literal(FULL_WIDTH)}, {literal(HALF_WIDTH)}), "
+            f"'\\s+', ' ', 'g')"
+        )
+    for step in compiled.text.get(item, []):
+        text = f"({step.replace('{t}', text)})"
+    return f"NULLIF({text}, '')"
