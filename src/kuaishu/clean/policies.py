@@ -10,3 +10,4 @@ from kuaishu.collect.policies import LOADERS
 policy("clean.manage_rules", "设置清洗规则", either(LOADERS, OPERATOR))
 policy("clean.manage_masking", "设置脱敏策略", either(LOADERS, OPERATOR))
 policy("clean.view", "查看清洗规则、脱敏策略与质量报告", either(MEMBERS, OPERATOR), scope="read")
+policy("clean.override_release", "k 匿名检查未通过时仍发布（须说明理由）", OPERATOR)

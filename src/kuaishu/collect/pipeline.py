@@ -21,11 +21,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
+from kuaishu.catalog.enums import OpenType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
-from kuaishu.clean.services import compiled_rules
+from kuaishu.clean.release import ReleaseCheck, k_anonymity
+from kuaishu.clean.services import Channel, Mask, compiled_rules, current_policy, masks_for
 from kuaishu.collect import connectors, mapping
 from kuaishu.collect.connectors.previous import append_previous, served_base
-from kuaishu.collect.convert import Target, convert
+from kuaishu.collect.convert import DUCK_TYPES, Target, convert
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable, quote
@@ -123,6 +125,7 @@ class Made:
     source_kind: str | None
     rows_duplicate: int = 0
     rules_number: int | None = None
+    release: ReleaseCheck | None = None
 
 
 def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) -> bool:
@@ -214,6 +217,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
                 "该资源还没有现行数据版本，无法追加；请整体加载。", code="nothing_to_append"
             )
         found_rules = compiled_rules(session, entry.id)
+        release_plan = _release_plan(session, entry)
         session.expunge_all()
     rules, rules_number = found_rules if found_rules else (None, None)
     if not targets:
@@ -258,6 +262,11 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             rules=rules,
         )
         progress.check()
+        release = None
+        if release_plan is not None:
+            quasi, k, masks = release_plan
+            types = {t.name: DUCK_TYPES[t.type_code] for t in targets}
+            release = k_anonymity(con, "serve.data", quasi, types, k=k, masks=masks)
         progress.phase, progress.percent = "索引", 80
         for target in targets:
             if target.is_key:
@@ -287,7 +296,21 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         source_kind=source_kind,
         rows_duplicate=converted.rows_duplicates,
         rules_number=rules_number,
+        release=release,
     )
+
+
+def _release_plan(
+    session: Session, entry: CatalogEntry
+) -> tuple[list[str], int, dict[str, Mask]] | None:
+    """What the k-anonymity check of opened data needs: quasi-identifiers, k, the open masks."""
+    if entry.open_type in (None, OpenType.NOT_OPEN):
+        return None
+    policy = current_policy(session, entry.id)
+    if policy is None or not policy.quasi_identifiers:
+        return None
+    masks = masks_for(session, entry, Channel.OPEN).masks
+    return list(policy.quasi_identifiers), policy.k or get_settings().k_anonymity, dict(masks)
 
 
 def _schema(made: Made) -> list[dict[str, Any]]:
@@ -360,9 +383,14 @@ def _publish(
                 "incremental": made.raw.extra.get("incremental"),
             },
         )
+        if made.release is not None:
+            version.quality = {**(version.quality or {}), "release": made.release.as_dict()}
         session.add(version)
         session.flush()
-        versions.make_current(session, version)
+        if made.release is None or made.release.passed:
+            versions.make_current(session, version)
+        else:
+            _hold_back(session, run, version, made.release, progress)
         retired = versions.retire_old(session, run.entry_id)
         source = session.get(Source, run.source_id) if run.source_id else None
         if source is not None and "cursor" in made.raw.extra:
@@ -398,6 +426,30 @@ def _publish(
         )
     for folder in retired:
         storage.remove(storage.resolve(folder))
+
+
+def _hold_back(
+    session: Session,
+    run: LoadRun,
+    version: DatasetVersion,
+    release: ReleaseCheck,
+    progress: Progress,
+) -> None:
+    """A version of opened data below the k threshold is kept but not served."""
+    progress.note(
+        f"第 {version.number} 版未发布：k 匿名检查未通过（准标识符 {'、'.join(release.quasi_identifiers)}，"
+        f"最小组 {release.smallest} 行，少于 {release.k} 行的组 {release.risky_groups} 个）。"
+        "请泛化准标识符后重新加载，或由平台运营者说明理由后发布。"
+    )
+    audit.record(
+        session,
+        _job_actor(session, run),
+        "store.release_blocked",
+        target_type="dataset_version",
+        target_id=version.id,
+        outcome=Outcome.FAILURE,
+        details={"run": run.id, "number": version.number, **release.as_dict()},
+    )
 
 
 def _job_actor(session: Session, run: LoadRun) -> Actor:

@@ -336,5 +336,12 @@ def publish(
     entry_id: int, number: int, body: PublishIn, db: SessionDep, actor: CurrentActor
 ) -> object:
     entry = services.entry_for(db, entry_id, actor=actor, operation="store.publish")
-    version = publish_version(db, actor=actor, entry=entry, number=number, reason=body.reason)
+    version = publish_version(
+        db,
+        actor=actor,
+        entry=entry,
+        number=number,
+        reason=body.reason,
+        override_release=body.override_release,
+    )
     return VersionOut.of(version, version.id)

@@ -69,6 +69,9 @@ class ProposalOut(Output):
 
 class PublishIn(Input):
     reason: str = Field(min_length=1, max_length=2000, description="发布或回退的原因")
+    override_release: bool = Field(
+        default=False, description="k 匿名检查未通过时仍发布（仅平台运营者，原因记入审计）"
+    )
 
 
 class SourceOut(Output):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
+from kuaishu.catalog.enums import OpenType
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.db import utcnow
 from kuaishu.errors import Conflict, NotFound
@@ -112,11 +113,42 @@ def make_current(session: Session, version: DatasetVersion) -> None:
 
 
 def publish_version(
-    session: Session, *, actor: Actor, entry: CatalogEntry, number: int, reason: str = ""
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    number: int,
+    reason: str = "",
+    override_release: bool = False,
 ) -> DatasetVersion:
-    """Publish version ``number`` of ``entry`` — a new one, or an earlier one (roll back)."""
+    """Publish version ``number`` of ``entry`` — a new one, or an earlier one (roll back).
+
+    A version of opened data that failed its k-anonymity check is published only by the
+    platform operator overriding it, with ``reason`` (recorded with the risky combinations)."""
     grant = authorize(actor, "store.publish", entry)
     version = get_version(session, entry.id, number)
+    release = (version.quality or {}).get("release")
+    if release and not release.get("passed") and entry.open_type != OpenType.NOT_OPEN:
+        if not override_release:
+            raise Conflict(
+                "第 {n} 版未通过 k 匿名检查（最小组 {smallest} 行，k = {k}），不能发布；"
+                "请泛化准标识符后重新加载，或由平台运营者说明理由后强制发布。",
+                code="release_check_failed",
+                details=release,
+                n=number,
+                smallest=release.get("smallest"),
+                k=release.get("k"),
+            )
+        override = authorize(actor, "clean.override_release", entry)
+        audit.record(
+            session,
+            actor,
+            "store.publish_override",
+            target_type="dataset_version",
+            target_id=version.id,
+            details={"code": entry.code, "number": number, "reason": reason, **release},
+            as_role=override,
+        )
     dataset = dataset_for(session, entry.id)
     previous = dataset.current_version_id
     make_current(session, version)
