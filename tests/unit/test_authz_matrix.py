@@ -131,6 +131,7 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "clean.manage_masking": {"own": LOADERS, "other": {"platform_operator"}},
     "clean.manage_rules": {"own": LOADERS, "other": {"platform_operator"}},
     "clean.view": {"own": STAFF, "other": {"platform_operator"}},
+    "clean.override_release": {"any": {"platform_operator"}},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
 
