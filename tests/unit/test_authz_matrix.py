@@ -132,6 +132,7 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "clean.manage_rules": {"own": LOADERS, "other": {"platform_operator"}},
     "clean.view": {"own": STAFF, "other": {"platform_operator"}},
     "clean.override_release": {"any": {"platform_operator"}},
+    "clean.decrypt": {"own": {"data_officer"}, "other": set()},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
 

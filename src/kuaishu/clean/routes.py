@@ -10,6 +10,8 @@ from kuaishu.clean import services
 from kuaishu.clean.models import CleaningRuleSet, MaskingPolicy
 from kuaishu.clean.schemas import (
     ChannelViewOut,
+    DecryptIn,
+    DecryptOut,
     MaskingPolicyIn,
     MaskingPolicyOut,
     RulesIn,
@@ -80,3 +82,16 @@ def rules_history(entry_id: int, db: SessionDep, actor: CurrentActor) -> object:
 def set_rules(entry_id: int, body: RulesIn, db: SessionDep, actor: CurrentActor) -> object:
     entry = entry_for(db, entry_id, actor=actor)
     return services.set_rules(db, actor=actor, entry=entry, rules=body.rules, note=body.note)
+
+
+@router.post(
+    "/entries/{entry_id}/decrypt",
+    response_model=DecryptOut,
+    summary="解密 SM4 加密脱敏的值（仅本部门首席数据官，须说明用途，记入审计）",
+)
+def decrypt(entry_id: int, body: DecryptIn, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    entry = entry_for(db, entry_id, actor=actor)
+    values = services.decrypt_values(
+        db, actor=actor, entry=entry, tokens=body.tokens, purpose=body.purpose
+    )
+    return {"values": values}

@@ -64,3 +64,12 @@ class ChannelViewOut(Output):
     channels: dict[str, dict[str, dict[str, Any] | None]] = Field(
         description="渠道 → 信息项 → 脱敏方法与参数（null 为原样显示）"
     )
+
+
+class DecryptIn(Input):
+    tokens: list[str] = Field(min_length=1, max_length=1000, description="加密脱敏后的值")
+    purpose: str = Field(min_length=2, max_length=200, description="解密用途（记入审计）")
+
+
+class DecryptOut(Output):
+    values: list[str | None] = Field(description="与 tokens 一一对应；不是本平台密文的为 null")

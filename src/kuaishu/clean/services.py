@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Grant, authorize
 from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry
+from kuaishu.clean.keyed import Keyed
 from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
 from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
 from kuaishu.clean.rules import Compiled, check_rules, compile_rules
@@ -321,3 +323,38 @@ def channel_view(session: Session, *, actor: Actor, entry: CatalogEntry) -> dict
             for name in names
         }
     return {"policy_number": number, "channels": channels}
+
+
+def decrypt_values(
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    tokens: Sequence[str],
+    purpose: str,
+) -> list[str | None]:
+    """The values behind SM4-masked ``tokens`` of ``entry`` (None for a token that is not one);
+    only with the key permission, and every use recorded with its purpose and count."""
+    grant = authorize(actor, "clean.decrypt", entry)
+    keyed = Keyed()
+    values: list[str | None] = []
+    for token in tokens:
+        try:
+            values.append(keyed.decrypt(token))
+        except (InvalidTag, ValueError):
+            values.append(None)
+    audit.record(
+        session,
+        actor,
+        "clean.decrypt",
+        target_type="catalog_entry",
+        target_id=entry.id,
+        purpose=purpose,
+        details={
+            "code": entry.code,
+            "tokens": len(tokens),
+            "decrypted": sum(v is not None for v in values),
+        },
+        as_role=grant,
+    )
+    return values

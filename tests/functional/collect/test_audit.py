@@ -168,6 +168,16 @@ def test_every_changing_collect_and_data_route_is_audited(
         ),
         "clean.set_rules",
     )
+    drive(
+        "POST",
+        "/api/v1/clean/entries/{entry_id}/decrypt",
+        http.post(
+            f"/api/v1/clean/entries/{entry}/decrypt",
+            json={"tokens": ["x"], "purpose": "核对"},
+            headers=bureau.officer,
+        ),
+        "clean.decrypt",
+    )
     code = quote(bureau.entry.code, safe="")
     drive(
         "POST",
