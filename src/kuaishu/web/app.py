@@ -91,6 +91,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.accounts import routes as account_routes
     from kuaishu.catalog import pages as catalog_pages
     from kuaishu.catalog import routes as catalog_routes
+    from kuaishu.clean import pages as clean_pages
     from kuaishu.clean import routes as clean_routes
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
@@ -112,6 +113,7 @@ def _include_routers(app: FastAPI) -> None:
         security_pages,
         catalog_pages,
         collect_pages,
+        clean_pages,
     ):
         # FastAPI's limiter, set per router, answers 413 through our error handler whether or
         # not Content-Length was sent; upload routes of later issues set their own limit.
