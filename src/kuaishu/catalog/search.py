@@ -2,7 +2,7 @@
 
 Text is cut into character unigrams and bigrams (and whole ASCII words); an entry matches when it
 holds every term of the query. Exact titles rank first, then titles containing the query, then
-by how much of the query sits in the title. See docs/decisions/0020-catalog-search.md.
+by how much of the query sits in the title. See docs/decisions/0008-catalog-search.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Masking runs inside the query engine, vectorised, so every output of a read (que
 download format, previews) is masked by the same SELECT. :func:`mask_sql` is the one entry
 point; a NULL cell stays NULL under every method. The keyed methods (SM3 hash, pseudonym,
 SM4 encryption) call Python functions registered on the connection by
-:func:`kuaishu.clean.keyed.register_udfs`. See docs/decisions/0013-masking-in-the-engine.md.
+:func:`kuaishu.clean.keyed.register_udfs`. See docs/decisions/0011-masking-in-the-engine.md.
 """
 
 from __future__ import annotations

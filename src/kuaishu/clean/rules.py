@@ -42,6 +42,7 @@ KINDS = (
 DEFAULT_NULL_TOKENS = ("/", "-", "--", "—", "无", "暂无", "NULL", "null", "N/A", "n/a", "不详")
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+FULL_WIDTH_CLASS = "[\uff01-\uff5e\u3000]"
 ANY = "*"
 
 
@@ -284,13 +285,19 @@ def _id_consistency(rule: Mapping[str, Any]) -> str:
     return f"NULLIF(concat_ws('；', {', '.join(parts)}), '')"
 
 
+def half_width_sql(text: str) -> str:
+    """Full-width letters, digits, signs and the ideographic space made half-width. DuckDB's
+    ``translate`` costs ~3 µs a value, so it runs only on values that hold such a character."""
+    return (
+        f"CASE WHEN regexp_matches({text}, {literal(FULL_WIDTH_CLASS)}) "
+        f"THEN translate({text}, {literal(FULL_WIDTH)}, {literal(HALF_WIDTH)}) ELSE {text} END"
+    )
+
+
 def text_sql(compiled: Compiled, item: str, text: str) -> str:
     """``text`` (the trimmed source value) through the item's text rules, in their order."""
     if item in compiled.normalise:
-        text = (
-            f"regexp_replace(translate({text}, {literal(FULL_WIDTH)}, {literal(HALF_WIDTH)}), "
-            f"'\\s+', ' ', 'g')"
-        )
+        text = f"regexp_replace({half_width_sql(text)}, '\\s+', ' ', 'g')"
     for step in compiled.text.get(item, []):
         text = f"({step.replace('{t}', text)})"
     return f"NULLIF({text}, '')"

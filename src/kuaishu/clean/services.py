@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,10 +23,12 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Grant, authorize
 from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry
-from kuaishu.clean.keyed import Keyed
+from kuaishu.clean.keyed import Keyed, extend_pseudonym_map, lookup_pseudonyms
 from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
 from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
 from kuaishu.clean.rules import Compiled, check_rules, compile_rules
+from kuaishu.clean.sqltext import literal
+from kuaishu.collect.raw import quote
 from kuaishu.collect.services import entry_items
 from kuaishu.errors import NotFound, ValidationFailed
 from kuaishu.i18n import gettext_
@@ -138,9 +141,45 @@ def set_policy(
     grant = authorize(actor, "clean.manage_masking", entry)
     checked = _checked_rules(session, entry, rules, quasi_identifiers)
     made = MaskingPolicy(rules=checked, note=note, quasi_identifiers=list(quasi_identifiers), k=k)
-    return _add_version(
+    policy = _add_version(
         session, actor=actor, entry=entry, made=made, action="clean.set_masking", grant=grant
     )
+    try:  # data served before the rule: its pseudonyms join the map now
+        served = current_version(session, entry.id)
+    except NotFound:
+        return policy
+    remember_pseudonyms(
+        f"read_parquet({literal(str(storage.resolve(served.path) / storage.DATA_FILE))})",
+        pseudonym_items(policy),
+    )
+    return policy
+
+
+def pseudonym_items(policy: MaskingPolicy | None) -> list[str]:
+    """The items some channel of ``policy`` shows as pseudonyms."""
+    if policy is None:
+        return []
+    return sorted({r["item"] for r in policy.rules if r["method"] == MaskMethod.PSEUDONYM})
+
+
+def remember_pseudonyms(
+    relation: str, items: Sequence[str], con: duckdb.DuckDBPyConnection | None = None
+) -> int:
+    """Seal each new value of ``items`` in ``relation`` into the pseudonym map, so the key
+    holder can re-identify a token later; returns how many were added."""
+    if not items:
+        return 0
+    own = con is None
+    reader = duckdb.connect() if con is None else con
+    try:
+        union = " UNION ".join(
+            f"SELECT CAST({quote(item)} AS VARCHAR) AS v FROM {relation}" for item in items
+        )
+        rows = reader.execute(f"SELECT v FROM ({union}) WHERE v IS NOT NULL").fetchall()
+    finally:
+        if own:
+            reader.close()
+    return extend_pseudonym_map(storage.pseudonym_map(), (str(row[0]) for row in rows))
 
 
 def set_rules(
@@ -333,12 +372,16 @@ def decrypt_values(
     tokens: Sequence[str],
     purpose: str,
 ) -> list[str | None]:
-    """The values behind SM4-masked ``tokens`` of ``entry`` (None for a token that is not one);
-    only with the key permission, and every use recorded with its purpose and count."""
+    """The values behind SM4-encrypted or pseudonymised ``tokens`` of ``entry`` (None for a token
+    that is neither); only with the key permission, every use recorded with purpose and count."""
     grant = authorize(actor, "clean.decrypt", entry)
     keyed = Keyed()
+    known = lookup_pseudonyms(storage.pseudonym_map(), tokens)
     values: list[str | None] = []
     for token in tokens:
+        if token in known:
+            values.append(known[token])
+            continue
         try:
             values.append(keyed.decrypt(token))
         except (InvalidTag, ValueError):

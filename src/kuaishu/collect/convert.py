@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from kuaishu.catalog.enums import ItemType
-from kuaishu.clean.rules import FULL_WIDTH, HALF_WIDTH, Compiled, text_sql
+from kuaishu.clean.rules import Compiled, half_width_sql, text_sql
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
 
 # Characters stripped around every value: ASCII whitespace and the ideographic space.
@@ -124,7 +124,7 @@ def column_sql(
         text = f"NULLIF(trim({quote(source)}, {_sql_text(BLANKS)}), '')"
         if item.type_code not in (ItemType.C, ItemType.M, ItemType.G):
             # Numbers and dates typed on a Chinese keyboard: full-width digits and signs.
-            text = f"translate({text}, {_sql_text(FULL_WIDTH)}, {_sql_text(HALF_WIDTH)})"
+            text = half_width_sql(text)
         if rules is not None:
             text = text_sql(rules, item.name, text)
         value = _converted(item, text)

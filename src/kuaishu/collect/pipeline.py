@@ -24,7 +24,15 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.catalog.enums import OpenType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
 from kuaishu.clean.release import ReleaseCheck, k_anonymity
-from kuaishu.clean.services import Channel, Mask, compiled_rules, current_policy, masks_for
+from kuaishu.clean.services import (
+    Channel,
+    Mask,
+    compiled_rules,
+    current_policy,
+    masks_for,
+    pseudonym_items,
+    remember_pseudonyms,
+)
 from kuaishu.collect import connectors, mapping
 from kuaishu.collect.connectors.previous import append_previous, served_base
 from kuaishu.collect.convert import DUCK_TYPES, Target, convert
@@ -218,6 +226,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             )
         found_rules = compiled_rules(session, entry.id)
         release_plan = _release_plan(session, entry)
+        pseudonymised = pseudonym_items(current_policy(session, entry.id))
         session.expunge_all()
     rules, rules_number = found_rules if found_rules else (None, None)
     if not targets:
@@ -267,6 +276,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             quasi, k, masks = release_plan
             types = {t.name: DUCK_TYPES[t.type_code] for t in targets}
             release = k_anonymity(con, "serve.data", quasi, types, k=k, masks=masks)
+        remember_pseudonyms("serve.data", pseudonymised, con)
         progress.phase, progress.percent = "索引", 80
         for target in targets:
             if target.is_key:

@@ -1,5 +1,5 @@
 """Production jobs: loads deferred to procrastinate, a PostgreSQL task queue, and run by
-``kuaishu worker`` processes (docs/decisions/0012-jobs-and-workers.md).
+``kuaishu worker`` processes (docs/decisions/0010-jobs-and-workers.md).
 
 The queue only carries run ids; the run row stays the job's state. Each load job takes the lock
 of its entry, so the queue itself never hands two loads of one entry to workers at once (the

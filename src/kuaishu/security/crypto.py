@@ -1,6 +1,6 @@
 """National cryptography (SM3 hash, SM4-GCM encryption) and the platform's master key.
 
-``cryptography`` implements SM3 and SM4 natively; see docs/decisions/0004-national-cryptography.md.
+``cryptography`` implements SM3 and SM4 natively; see docs/decisions/0005-national-cryptography-and-personal-data.md.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from kuaishu.catalog.models import CatalogEntry
 from kuaishu.db import utcnow
 from kuaishu.errors import Conflict, NotFound
 from kuaishu.security import audit
+from kuaishu.settings import get_settings
 from kuaishu.store.models import Dataset, DatasetVersion, VersionState
 
 LEASE = timedelta(seconds=60)
@@ -24,7 +25,8 @@ def dataset_for(session: Session, entry_id: int) -> Dataset:
     """The entry's dataset row, created on first use."""
     dataset = session.get(Dataset, entry_id)
     if dataset is None:
-        dataset = Dataset(entry_id=entry_id, keep_versions=5, last_number=0)
+        keep = get_settings().keep_versions
+        dataset = Dataset(entry_id=entry_id, keep_versions=keep, last_number=0)
         session.add(dataset)
         session.flush()
     return dataset

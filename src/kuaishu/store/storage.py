@@ -38,6 +38,11 @@ def staging_dir(entry_id: int, run_id: int) -> Path:
     return path
 
 
+def pseudonym_map() -> Path:
+    """The sealed pseudonym map: under ``keys/``, apart from every version's data (GB/T 35273)."""
+    return data_root() / "keys" / "pseudonyms.duckdb"
+
+
 def run_dir(run_id: int) -> Path:
     """Files a run keeps after it ends: its staged input and its quarantine."""
     path = data_root() / "runs" / str(run_id)

@@ -52,6 +52,11 @@ def two_datasets(load_engine: Engine, module_data_dir: Path) -> Iterator[tuple[S
                     rules=[
                         {"item": "身份证号", "channel": "share", "method": "hash"},
                         {"item": "身份证号", "channel": "sandbox", "method": "encrypt"},
+                        *(
+                            [{"item": "姓名", "channel": "sandbox", "method": "pseudonym"}]
+                            if entry is people
+                            else []
+                        ),
                     ],
                 )
             benefits_id, benefits_code = benefits.id, benefits.code
@@ -106,3 +111,24 @@ def test_encrypted_values_decrypt_only_with_the_key_permission(
         assert [(e.outcome, e.purpose) for e in events][-1] == ("success", "核实待遇发放对象")
         assert events[-1].details == {"code": served.code, "tokens": 6, "decrypted": 5}
         assert any(e.outcome == "denied" for e in events)
+
+
+def test_pseudonyms_are_re_identified_from_the_sealed_map_by_the_key_holder(
+    two_datasets: tuple[Served, str, int], module_data_dir: Path
+) -> None:
+    served, _, _ = two_datasets
+    rows = _rows(served, served.code, "sandbox")[:4]
+    tokens = [r["姓名"] for r in rows]
+    assert all(t.startswith("P") for t in tokens)
+    with transaction(served.factory) as db:
+        dept = db.get(CatalogEntry, served.entry_id).department  # type: ignore[union-attr]
+        officer = {"X-API-Key": f.api_key(db, f.user(db, roles=[Role.DATA_OFFICER], dept=dept))}
+    answer = served.client.post(
+        f"/api/v1/clean/entries/{served.entry_id}/decrypt",
+        json={"tokens": tokens, "purpose": "沙箱结果复核"},
+        headers=officer,
+    )
+    assert answer.json()["values"] == [r["姓名"] for r in served.rows[:4]]
+    # The map is kept apart from the data, and holds no name in the clear.
+    kept = module_data_dir / "keys" / "pseudonyms.duckdb"
+    assert kept.exists() and served.rows[0]["姓名"].encode() not in kept.read_bytes()
