@@ -67,6 +67,17 @@ class Converted:
     rows_duplicates: int = 0
 
 
+def _trimmed(column: str) -> str:
+    """``column`` without surrounding blanks. ``trim`` with a character list costs ~0.1 µs a
+    value, so it runs only where a value starts or ends with a blank (a regular expression is
+    cheaper than the trim it spares)."""
+    edge = f"^[{BLANKS}]|[{BLANKS}]$"
+    return (
+        f"CASE WHEN regexp_matches({column}, {_sql_text(edge)}) "
+        f"THEN trim({column}, {_sql_text(BLANKS)}) ELSE {column} END"
+    )
+
+
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -121,7 +132,7 @@ def column_sql(
         if not source:
             columns.append(f"CAST(NULL AS {DUCK_TYPES[item.type_code]}) AS {quote(item.name)}")
             continue
-        text = f"NULLIF(trim({quote(source)}, {_sql_text(BLANKS)}), '')"
+        text = f"NULLIF({_trimmed(quote(source))}, '')"
         if item.type_code not in (ItemType.C, ItemType.M, ItemType.G):
             # Numbers and dates typed on a Chinese keyboard: full-width digits and signs.
             text = half_width_sql(text)
