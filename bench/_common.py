@@ -422,6 +422,8 @@ def load(
             "entry_code": entry_code,
             "username": USERNAME,
             "version_id": run.version_id,
+            # A failed load says why in its log (the user-facing message hides internals).
+            "log": [] if run.version_id else list(run.log or [])[-3:],
         }
     return result
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     job_threads: int = 2
     load_memory_mb: int = Field(default=640, description="DuckDB memory limit of one load")
     load_threads: int = 2
+    index_memory_mb: int = Field(
+        default=1024,
+        description="DuckDB memory limit while a load builds its key index (in memory)",
+    )
     keep_versions: int = 5
     upload_max_bytes: int = 8 * 1024**3
     query_limit_max: int = Field(default=1000, description="rows one data-API page may return")
