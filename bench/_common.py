@@ -363,9 +363,17 @@ def timed_pipeline(timings: dict[str, float]) -> Iterator[None]:
 
 
 def load(
-    data_dir: Path, dataset: Dataset, csv: Path, *, profile: Path | None = None
+    data_dir: Path,
+    dataset: Dataset,
+    csv: Path,
+    *,
+    profile: Path | None = None,
+    rules: list[dict[str, Any]] | None = None,
+    masking: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Load ``csv`` into a new entry through the real pipeline; what happened, and how long."""
+    """Load ``csv`` into a new entry through the real pipeline; what happened, and how long.
+
+    ``rules`` and ``masking`` are the entry's cleaning rules and masking policy, set first."""
     from kuaishu.accounts.auth import actor_for
     from kuaishu.collect.jobs import InlineRunner
     from kuaishu.collect.models import LoadRun
@@ -378,6 +386,15 @@ def load(
         entry = _entry(
             session, dataset, user.roles[0].department_id, f"{dataset.title}（{csv.stem}）"
         )
+        if rules or masking:
+            from kuaishu.accounts.auth import actor_for as _actor_for
+            from kuaishu.clean.services import set_policy, set_rules
+
+            owner = _actor_for(user, auth_method="cli")
+            if rules:
+                set_rules(session, actor=owner, entry=entry, rules=rules)
+            if masking:
+                set_policy(session, actor=owner, entry=entry, rules=masking)
         entry_id, entry_code, user_id = entry.id, entry.code, user.id
     # The upload is moved into the run's folder: hand it a hard link, keep the bench's file.
     upload = data_dir / f"upload-{csv.name}"
@@ -416,6 +433,7 @@ def load(
             "rows_read": run.rows_read,
             "rows_loaded": run.rows_loaded,
             "rows_quarantined": run.rows_quarantined,
+            "rows_duplicate": run.rows_duplicate,
             "seconds": seconds,
             "phases": dict(timings),
             "entry_id": entry_id,
@@ -481,10 +499,19 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--rules", type=Path, help='JSON {"rules": [...], "masking": [...]}')
     args = parser.parse_args()
     dataset = DATASETS[args.dataset]
     if args.what == "load":
-        result = load(args.data_dir, dataset, args.csv, profile=args.profile)
+        setup = json.loads(args.rules.read_text()) if args.rules else {}
+        result = load(
+            args.data_dir,
+            dataset,
+            args.csv,
+            profile=args.profile,
+            rules=setup.get("rules"),
+            masking=setup.get("masking"),
+        )
     else:
         result = duckdb_floor(dataset, args.csv, args.out)
     print(json.dumps(result, ensure_ascii=False))
