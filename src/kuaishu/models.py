@@ -8,6 +8,7 @@ from kuaishu.clean import models as clean_models
 from kuaishu.collect import models as collect_models
 from kuaishu.db import Base
 from kuaishu.security import models as security_models
+from kuaishu.share import models as share_models
 from kuaishu.store import models as store_models
 
 metadata = Base.metadata
@@ -19,5 +20,6 @@ __all__ = [
     "collect_models",
     "metadata",
     "security_models",
+    "share_models",
     "store_models",
 ]

@@ -53,6 +53,14 @@ class FakeUser:
     roles: list[FakeAssignment] = field(default_factory=list)
 
 
+@dataclass
+class FakeShare:
+    """An application or grant between a providing and a consuming department."""
+
+    provider_department_id: int
+    consumer_department_id: int
+
+
 def target(operation: str, relation: str) -> Any:
     """The object an operation acts on, in the given relation to the subject."""
     department = OWN if relation == "own" else OTHER
@@ -62,6 +70,10 @@ def target(operation: str, relation: str) -> Any:
         return department
     if operation in {"role.assign", "role.revoke"}:
         return (department, Role.CATALOGUER)
+    if operation.startswith("share."):
+        # "own": the subject's department provides; "other": it is the consuming department.
+        provider, consumer = (OWN, OTHER) if relation == "own" else (OTHER, OWN)
+        return FakeShare(provider, consumer)
     if operation.startswith(("catalog.", "collect.", "store.", "data.", "clean.")):
         return department  # an entry's department (the policies accept the id itself)
     return None
@@ -134,7 +146,20 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "clean.override_release": {"any": {"platform_operator"}},
     "clean.decrypt": {"own": {"data_officer"}, "other": set()},
 }
-EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT}
+READERS = {"consumer", "data_officer"}
+SHARE: dict[str, dict[str, set[str]]] = {
+    "share.browse": {"any": STAFF},
+    "share.apply": {"own": set(), "other": READERS},
+    "share.decide": {"own": {"data_officer"}, "other": set()},
+    "share.arbitrate": {"any": {"platform_operator"}},
+    "share.manage_grant": {
+        "own": {"data_officer", "platform_operator"},
+        "other": {"platform_operator"},
+    },
+    "share.view": {"any": STAFF},
+    "share.read": {"own": set(), "other": READERS},
+}
+EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT, **SHARE}
 
 
 def test_every_operation_has_expectations() -> None:

@@ -6,7 +6,7 @@ trail in the caller's transaction, which commits before any data leaves the serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -41,30 +41,52 @@ READ = "data.read_own"
 
 @dataclass(frozen=True)
 class Served:
-    """An entry the actor may read, the version being read, and how it is masked."""
+    """An entry the actor may read, the version being read, and what of it they may see: how it
+    is masked, and — under a share grant — which fields and which rows."""
 
     entry: CatalogEntry
     version: DatasetVersion
     grant: Grant
     masking: ChannelMasks | None = None  # None: the owner's own, unmasked view
+    fields: tuple[str, ...] | None = None  # None: every stored column
+    row_filter: tuple[tuple[str, str], ...] = ()  # data-API filters every read is bound by
+    share_grant: int | None = None
 
     @property
     def columns(self) -> list[Column]:
-        return columns_of(self.version.schema)
+        stored = columns_of(self.version.schema)
+        if self.fields is None:
+            return stored
+        return [c for c in stored if c.name in self.fields]
 
     def builder(self) -> PlanBuilder:
         return PlanBuilder(self.columns, masks=self.masking.masks if self.masking else None)
 
+    def scoped(self, plan: ReadPlan) -> ReadPlan:
+        """``plan`` bound to the rows this reader may see (the grant's row filter)."""
+        if not self.row_filter:
+            return plan
+        every = PlanBuilder(columns_of(self.version.schema))
+        bound = tuple(every.filter(name, value) for name, value in self.row_filter)
+        return replace(plan, where=plan.where + bound)
+
     @property
     def described(self) -> dict[str, Any]:
-        """What the audit event says of the masking: channel, policy version, masked items."""
-        if self.masking is None:
-            return {}
-        return {
-            "channel": str(self.masking.channel),
-            "masking_policy": self.masking.policy_number,
-            "masked": sorted(self.masking.masks),
-        }
+        """What the audit event says of the view: grant, channel, policy version, masked items."""
+        found: dict[str, Any] = {}
+        if self.share_grant is not None:
+            found["grant"] = self.share_grant
+        if self.masking is not None:
+            found.update(
+                channel=str(self.masking.channel),
+                masking_policy=self.masking.policy_number,
+                masked=sorted(self.masking.masks),
+            )
+        return found
+
+
+# Finds what a read reads (for a cursor: the version it was made on); the default is the owner's.
+Locate = Callable[[int | None], Served]
 
 
 @dataclass(frozen=True)
@@ -138,18 +160,18 @@ def query_data(
     request: ReadRequest,
     purpose: str | None = None,
     channel: Channel | None = None,
+    locate: Locate | None = None,
 ) -> Rows:
     """One page of the served version of ``code``, filtered, sorted and counted as asked."""
     cursor = decode_cursor(request.cursor) if request.cursor else None
     # A cursor keeps reading the version it was made on, so a publish never shifts the pages.
-    target = served(
-        session,
-        actor=actor,
-        code=code,
-        number=cursor.version if cursor else None,
-        channel=channel,
-    )
+    number = cursor.version if cursor else None
+    if locate is not None:
+        target = locate(number)
+    else:
+        target = served(session, actor=actor, code=code, number=number, channel=channel)
     plan = target.builder().build(request, limit_max=get_settings().query_limit_max, cursor=cursor)
+    plan = target.scoped(plan)
     cur = engine.cursor(target.version.path)
     try:
         page = engine.fetch_page(cur, plan)
@@ -188,12 +210,16 @@ def lookup(
     fields: tuple[str, ...] = (),
     purpose: str | None = None,
     channel: Channel | None = None,
+    locate: Locate | None = None,
 ) -> Rows:
     """The rows whose key columns equal ``keys`` (联机查询); uses the version's key index.
 
     A miss is recorded too (with no rows): probing for a person is itself an access.
     """
-    target = served(session, actor=actor, code=code, channel=channel)
+    if locate is not None:
+        target = locate(None)
+    else:
+        target = served(session, actor=actor, code=code, channel=channel)
     builder = target.builder()
     key_columns = [c for c in target.columns if c.key]
     where = tuple(
@@ -207,7 +233,7 @@ def lookup(
         )
     limit = get_settings().query_limit_max
     plan = builder.build(ReadRequest(fields=fields), limit_max=limit)
-    plan = replace(plan, where=where)
+    plan = target.scoped(replace(plan, where=where))
     cur = engine.cursor(target.version.path)
     try:
         page = engine.fetch_page(cur, plan)
@@ -248,9 +274,11 @@ def _key_name(name: str, key_columns: list[Column]) -> str:
     return name
 
 
-def dictionary(session: Session, *, actor: Actor, code: str) -> dict[str, Any]:
+def dictionary(
+    session: Session, *, actor: Actor, code: str, locate: Locate | None = None
+) -> dict[str, Any]:
     """The served version's fields with their data items' names, types and descriptions."""
-    target = served(session, actor=actor, code=code)
+    target = locate(None) if locate is not None else served(session, actor=actor, code=code)
     version = target.version
     revision = session.get(CatalogRevision, version.revision_id) if version.revision_id else None
     items = {item.name: item for item in revision.items} if revision else {}
@@ -310,14 +338,18 @@ def download(
     bom: bool = False,
     purpose: str | None = None,
     channel: Channel | None = None,
+    locate: Locate | None = None,
 ) -> Download:
     """The served version of ``code`` as a file; audited (with a row estimate) before it streams."""
-    target = served(session, actor=actor, code=code, channel=channel)
+    if locate is not None:
+        target = locate(None)
+    else:
+        target = served(session, actor=actor, code=code, channel=channel)
     if request.cursor:
         raise invalid_request(
             "下载不支持游标分页，请使用 offset 与 limit。", "cursor_not_supported"
         )
-    plan = target.builder().build(request, limit_max=None)
+    plan = target.scoped(target.builder().build(request, limit_max=None))
     rows, exact = _expected_rows(target, plan)
     _record(
         session,

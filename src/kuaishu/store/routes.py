@@ -178,7 +178,7 @@ def query(
     )
 
 
-def _lookup_response(result: reads.Rows, shape: Shape) -> Response:
+def lookup_response(result: reads.Rows, shape: Shape) -> Response:
     if not result.rows:  # answered, not raised: the lookup stays in the audit trail
         error = NotFound("未找到关键字段为该值的记录。", code="record_not_found")
         return JSONResponse(error_body(error.code, error.localized(), None), status_code=404)
@@ -224,7 +224,7 @@ def lookup(
         purpose=purpose,
         channel=channel,
     )
-    return _lookup_response(result, shape)
+    return lookup_response(result, shape)
 
 
 @router.post(
@@ -254,7 +254,7 @@ def lookup_by_post(
         purpose=body.purpose or purpose,
         channel=channel,
     )
-    return _lookup_response(result, body.shape)
+    return lookup_response(result, body.shape)
 
 
 @router.get("/{code:path}/dictionary", response_model=DictionaryOut, summary="数据字典")

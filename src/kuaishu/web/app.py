@@ -25,7 +25,8 @@ def load_domains() -> None:
     import kuaishu.catalog.policies
     import kuaishu.clean.policies
     import kuaishu.collect.policies
-    import kuaishu.security.policies  # noqa: F401
+    import kuaishu.security.policies
+    import kuaishu.share.policies  # noqa: F401
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -97,6 +98,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.collect import routes as collect_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
+    from kuaishu.share import routes as share_routes
     from kuaishu.store import routes as store_routes
     from kuaishu.web import system
 
@@ -108,6 +110,7 @@ def _include_routers(app: FastAPI) -> None:
         collect_routes,
         clean_routes,
         store_routes,
+        share_routes,
         account_pages,
         admin_pages,
         security_pages,

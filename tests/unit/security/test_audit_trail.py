@@ -134,7 +134,13 @@ def test_every_state_change_route_is_audited(client: TestClient, db: Session) ->
         # driven in tests/functional/catalog/test_catalog_api.py and
         # tests/functional/collect/test_audit.py, where their data exists
         and not route.path.startswith(
-            ("/api/v1/catalog/", "/api/v1/collect/", "/api/v1/data/", "/api/v1/clean/")
+            (
+                "/api/v1/catalog/",
+                "/api/v1/collect/",
+                "/api/v1/data/",
+                "/api/v1/clean/",
+                "/api/v1/share/",  # tests/functional/share/test_audit.py
+            )
         )
         for method in route.methods
         if method in {"POST", "PUT", "PATCH", "DELETE"}

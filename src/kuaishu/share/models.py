@@ -1,0 +1,78 @@
+"""Share applications and the grants they lead to."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kuaishu.db import Base, str_enum, utcnow
+from kuaishu.share.enums import ApplicationState, GrantState
+
+
+class ShareApplication(Base):
+    """A consuming department's request for a conditional (or unconditional) share."""
+
+    __tablename__ = "share_applications"
+    __table_args__ = (
+        Index("ix_share_applications_state_due", "state", "due_on"),
+        {"comment": "共享申请"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_entries.id", ondelete="RESTRICT"), index=True, comment="目录条目"
+    )
+    provider_department_id: Mapped[int] = mapped_column(comment="提供部门")
+    consumer_department_id: Mapped[int] = mapped_column(index=True, comment="使用部门")
+    applicant_id: Mapped[int | None] = mapped_column(comment="申请人 user id")
+    state: Mapped[ApplicationState] = mapped_column(str_enum(ApplicationState, 16))
+    purpose: Mapped[str] = mapped_column(Text, comment="用途")
+    legal_basis: Mapped[str] = mapped_column(Text, default="", comment="依据")
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list, comment="需要的信息项")
+    row_filter: Mapped[list[list[str]]] = mapped_column(
+        JSON, default=list, comment="行范围: [[parameter, value], …] as the data API's filters"
+    )
+    methods: Mapped[list[str]] = mapped_column(JSON, default=list, comment="共享方式")
+    period_end: Mapped[date | None] = mapped_column(Date, comment="使用期限")
+    expected_volume: Mapped[str] = mapped_column(String(200), default="", comment="预计调用量")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")
+    due_on: Mapped[date] = mapped_column(Date, comment="答复期限（10 个工作日）")
+    decided_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
+    decided_by: Mapped[int | None] = mapped_column(comment="user id")
+    decision_reason: Mapped[str] = mapped_column(Text, default="", comment="答复理由")
+    grant_id: Mapped[int | None] = mapped_column(comment="the grant it led to")
+    rounds: Mapped[int] = mapped_column(default=1, comment="submissions so far")
+
+
+class ShareGrant(Base):
+    """What a consuming department may take: fields, rows, masking, methods, until when."""
+
+    __tablename__ = "share_grants"
+    __table_args__ = (
+        Index("ix_share_grants_consumer", "consumer_department_id", "state"),
+        {"comment": "共享授权"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_entries.id", ondelete="RESTRICT"), index=True, comment="目录条目"
+    )
+    provider_department_id: Mapped[int] = mapped_column(comment="提供部门")
+    consumer_department_id: Mapped[int] = mapped_column(comment="使用部门")
+    application_id: Mapped[int | None] = mapped_column(comment="申请（无条件共享为 NULL）")
+    purpose: Mapped[str] = mapped_column(Text, comment="用途")
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list, comment="[] = every item")
+    row_filter: Mapped[list[list[str]]] = mapped_column(JSON, default=list, comment="行范围")
+    masking: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, comment="per-grant masking overrides [{item, method, params}]"
+    )
+    methods: Mapped[list[str]] = mapped_column(JSON, default=list, comment="共享方式")
+    rate_limit: Mapped[int | None] = mapped_column(comment="requests per minute; NULL: none")
+    expires_on: Mapped[date | None] = mapped_column(Date, comment="last day of use")
+    state: Mapped[GrantState] = mapped_column(str_enum(GrantState, 16))
+    state_reason: Mapped[str] = mapped_column(Text, default="", comment="why suspended/revoked")
+    created_by: Mapped[int | None] = mapped_column(comment="user id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")

@@ -1,0 +1,385 @@
+"""The sharing exchange's API: apply, answer, manage grants, and read under a grant.
+
+Reads under a grant take the data API's parameters (filters, fields, sort, paging, formats); the
+grant adds its own bounds to each. The share catalog is the catalog's ``view=share``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import or_, select
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.authz import authorize
+from kuaishu.share import services
+from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
+from kuaishu.share.models import ShareApplication, ShareGrant
+from kuaishu.share.schemas import (
+    ApplicationOut,
+    ApplyIn,
+    ApplyOut,
+    ApproveIn,
+    GrantOut,
+    ReasonIn,
+    RenewIn,
+)
+from kuaishu.store import reads
+from kuaishu.store.exports import Format, content_disposition
+from kuaishu.store.routes import (
+    RESERVED,
+    PurposeDep,
+    ReadDep,
+    ShapeParam,
+    lookup_response,
+    rows_response,
+)
+from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
+from kuaishu.web.deps import CurrentActor, SessionDep
+
+router = APIRouter(prefix="/api/v1/share", tags=["share"])
+
+
+def application_out(application: ShareApplication) -> ApplicationOut:
+    out = ApplicationOut.model_validate(application, from_attributes=True)
+    return out.model_copy(
+        update={
+            "overdue": application.state == ApplicationState.SUBMITTED
+            and services.china_today() > application.due_on
+        }
+    )
+
+
+def grant_out(grant: ShareGrant) -> GrantOut:
+    out = GrantOut.model_validate(grant, from_attributes=True)
+    return out.model_copy(update={"state": services.effective_state(grant)})
+
+
+def _request(body: ApplyIn) -> services.Request:
+    return services.Request(
+        purpose=body.purpose,
+        legal_basis=body.legal_basis,
+        fields=body.fields,
+        row_filter=body.row_filter,
+        methods=[str(m) for m in body.methods],
+        period_end=body.period_end,
+        expected_volume=body.expected_volume,
+    )
+
+
+@router.post(
+    "/entries/{entry_id}/applications",
+    response_model=ApplyOut,
+    status_code=201,
+    summary="申请共享（无条件共享即时授权；有条件共享待提供部门 10 个工作日内答复）",
+)
+def apply(entry_id: int, body: ApplyIn, db: SessionDep, actor: CurrentActor) -> ApplyOut:
+    entry = services.shareable(db, entry_id)
+    made = services.apply(db, actor=actor, entry=entry, request=_request(body))
+    if isinstance(made, ShareGrant):
+        return ApplyOut(kind="grant", grant=grant_out(made))
+    return ApplyOut(kind="application", application=application_out(made))
+
+
+def _mine(actor: Actor) -> set[int]:
+    return actor.department_ids
+
+
+@router.get("/applications", response_model=list[ApplicationOut], summary="我方提出的与收到的申请")
+def list_applications(
+    db: SessionDep,
+    actor: CurrentActor,
+    state: Annotated[ApplicationState | None, Query(description="状态")] = None,
+) -> list[ApplicationOut]:
+    authorize(actor, "share.browse")
+    stmt = select(ShareApplication).order_by(ShareApplication.id.desc())
+    if authorize_operator(actor) is None:
+        departments = _mine(actor)
+        stmt = stmt.where(
+            or_(
+                ShareApplication.consumer_department_id.in_(departments),
+                ShareApplication.provider_department_id.in_(departments),
+            )
+        )
+    if state is not None:
+        stmt = stmt.where(ShareApplication.state == state)
+    return [application_out(a) for a in db.scalars(stmt.limit(500))]
+
+
+def authorize_operator(actor: Actor) -> object:
+    from kuaishu.authz import check
+
+    return check(actor, "share.arbitrate", None)
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationOut, summary="共享申请")
+def get_application(application_id: int, db: SessionDep, actor: CurrentActor) -> ApplicationOut:
+    application = services.get_application(db, application_id)
+    authorize(actor, "share.view", application)
+    return application_out(application)
+
+
+@router.post(
+    "/applications/{application_id}/approve", response_model=GrantOut, summary="同意（生成授权）"
+)
+def approve(application_id: int, body: ApproveIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    return _approve(application_id, body, db, actor, arbitration=False)
+
+
+@router.post(
+    "/applications/{application_id}/arbitrate",
+    response_model=GrantOut,
+    summary="平台运营者仲裁：推翻拒绝并授权",
+)
+def arbitrate(
+    application_id: int, body: ApproveIn, db: SessionDep, actor: CurrentActor
+) -> GrantOut:
+    return _approve(application_id, body, db, actor, arbitration=True)
+
+
+def _approve(
+    application_id: int, body: ApproveIn, db: SessionDep, actor: Actor, *, arbitration: bool
+) -> GrantOut:
+    application = services.get_application(db, application_id)
+    grant = services.approve(
+        db,
+        actor=actor,
+        application=application,
+        fields=body.fields,
+        row_filter=body.row_filter,
+        masking=body.masking,
+        methods=[str(m) for m in body.methods] if body.methods is not None else None,
+        expires_on=body.expires_on,
+        rate_limit=body.rate_limit,
+        reason=body.reason,
+        arbitration=arbitration,
+    )
+    return grant_out(grant)
+
+
+@router.post(
+    "/applications/{application_id}/reject",
+    response_model=ApplicationOut,
+    summary="拒绝（须说明理由）",
+)
+def reject(
+    application_id: int, body: ReasonIn, db: SessionDep, actor: CurrentActor
+) -> ApplicationOut:
+    application = services.get_application(db, application_id)
+    return application_out(
+        services.reject(db, actor=actor, application=application, reason=body.reason)
+    )
+
+
+@router.post(
+    "/applications/{application_id}/resubmit",
+    response_model=ApplicationOut,
+    summary="修改后重新提交被拒绝的申请",
+)
+def resubmit(
+    application_id: int, body: ApplyIn, db: SessionDep, actor: CurrentActor
+) -> ApplicationOut:
+    application = services.get_application(db, application_id)
+    return application_out(
+        services.resubmit(db, actor=actor, application=application, request=_request(body))
+    )
+
+
+@router.get("/grants", response_model=list[GrantOut], summary="我方获得的与授出的授权")
+def list_grants(db: SessionDep, actor: CurrentActor) -> list[GrantOut]:
+    authorize(actor, "share.browse")
+    stmt = select(ShareGrant).order_by(ShareGrant.id.desc())
+    if authorize_operator(actor) is None:
+        departments = _mine(actor)
+        stmt = stmt.where(
+            or_(
+                ShareGrant.consumer_department_id.in_(departments),
+                ShareGrant.provider_department_id.in_(departments),
+            )
+        )
+    return [grant_out(g) for g in db.scalars(stmt.limit(500))]
+
+
+@router.get("/grants/{grant_id}", response_model=GrantOut, summary="共享授权")
+def get_grant(grant_id: int, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    grant = services.get_grant(db, grant_id)
+    authorize(actor, "share.view", grant)
+    return grant_out(grant)
+
+
+def _change(
+    grant_id: int, to: GrantState, body: ReasonIn, db: SessionDep, actor: Actor
+) -> GrantOut:
+    grant = services.get_grant(db, grant_id)
+    return grant_out(services.change_grant(db, actor=actor, grant=grant, to=to, reason=body.reason))
+
+
+@router.post(
+    "/grants/{grant_id}/suspend", response_model=GrantOut, summary="暂停授权（须说明理由）"
+)
+def suspend(grant_id: int, body: ReasonIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    return _change(grant_id, GrantState.SUSPENDED, body, db, actor)
+
+
+@router.post("/grants/{grant_id}/resume", response_model=GrantOut, summary="恢复授权")
+def resume(grant_id: int, body: ReasonIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    return _change(grant_id, GrantState.ACTIVE, body, db, actor)
+
+
+@router.post(
+    "/grants/{grant_id}/revoke", response_model=GrantOut, summary="撤销授权（下一次请求即生效）"
+)
+def revoke(grant_id: int, body: ReasonIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    return _change(grant_id, GrantState.REVOKED, body, db, actor)
+
+
+@router.post("/grants/{grant_id}/renew", response_model=GrantOut, summary="续期")
+def renew(grant_id: int, body: RenewIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
+    grant = services.get_grant(db, grant_id)
+    return grant_out(
+        services.renew(db, actor=actor, grant=grant, expires_on=body.expires_on, reason=body.reason)
+    )
+
+
+# Reads under a grant ------------------------------------------------------------------------------
+
+
+def _locate(db: SessionDep, actor: Actor, grant_id: int, method: AccessMethod) -> reads.Locate:
+    grant = services.get_grant(db, grant_id)
+
+    def locate(number: int | None) -> reads.Served:
+        return services.served_by_grant(db, actor=actor, grant=grant, method=method, number=number)
+
+    return locate
+
+
+@router.get(
+    "/grants/{grant_id}/query",
+    summary="按授权查询（参数同数据接口）",
+    response_class=Response,
+    responses={200: {"model": QueryOut}},
+)
+def query(
+    grant_id: int,
+    db: SessionDep,
+    actor: CurrentActor,
+    read: ReadDep,
+    purpose: PurposeDep,
+    shape: ShapeParam = Shape.ARRAYS,
+) -> Response:
+    """只返回授权的字段和行，按共享渠道（含本授权的覆盖）脱敏；每次调用记入审计。"""
+    result = reads.query_data(
+        db,
+        actor=actor,
+        code="",
+        request=read,
+        purpose=purpose,
+        locate=_locate(db, actor, grant_id, AccessMethod.QUERY),
+    )
+    return rows_response(
+        result,
+        shape,
+        total=result.total,
+        total_exact=result.total_exact,
+        next_cursor=result.next_cursor,
+    )
+
+
+@router.get(
+    "/grants/{grant_id}/lookup",
+    summary="按授权联机查询（如按身份证号核验）",
+    response_class=Response,
+    responses={200: {"model": RowsOut}},
+)
+def lookup(
+    grant_id: int,
+    request: Request,
+    db: SessionDep,
+    actor: CurrentActor,
+    purpose: PurposeDep,
+    key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
+    shape: ShapeParam = Shape.ARRAYS,
+) -> Response:
+    keys = {
+        name: value
+        for name, value in request.query_params.multi_items()
+        if name not in RESERVED and name != "key"
+    }
+    if key is not None:
+        keys = {"key": key, **keys}
+    result = reads.lookup(
+        db,
+        actor=actor,
+        code="",
+        keys=keys,
+        purpose=purpose,
+        locate=_locate(db, actor, grant_id, AccessMethod.LOOKUP),
+    )
+    return lookup_response(result, shape)
+
+
+@router.post(
+    "/grants/{grant_id}/lookup",
+    summary="按授权联机查询（POST，值不进网址）",
+    response_class=Response,
+    responses={200: {"model": RowsOut}},
+)
+def lookup_by_post(
+    grant_id: int, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+) -> Response:
+    keys = dict(body.keys)
+    if body.key is not None:
+        keys = {"key": body.key, **keys}
+    result = reads.lookup(
+        db,
+        actor=actor,
+        code="",
+        keys=keys,
+        fields=tuple(body.fields),
+        purpose=body.purpose or purpose,
+        locate=_locate(db, actor, grant_id, AccessMethod.LOOKUP),
+    )
+    return lookup_response(result, body.shape)
+
+
+@router.get(
+    "/grants/{grant_id}/dictionary", response_model=DictionaryOut, summary="授权范围的数据字典"
+)
+def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return reads.dictionary(
+        db, actor=actor, code="", locate=_locate(db, actor, grant_id, AccessMethod.QUERY)
+    )
+
+
+@router.get(
+    "/grants/{grant_id}/download.{fmt}",
+    summary="按授权批量下载（csv、json、jsonl、xml、xlsx、parquet）",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download(
+    grant_id: int,
+    fmt: Format,
+    db: SessionDep,
+    actor: CurrentActor,
+    read: ReadDep,
+    purpose: PurposeDep,
+    bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM")] = False,
+) -> StreamingResponse:
+    found = reads.download(
+        db,
+        actor=actor,
+        code="",
+        request=read,
+        fmt=fmt,
+        bom=bom,
+        purpose=purpose,
+        locate=_locate(db, actor, grant_id, AccessMethod.DOWNLOAD),
+    )
+    return StreamingResponse(
+        found.body,
+        media_type=found.media_type,
+        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
+    )

@@ -1,0 +1,93 @@
+"""Shapes of the sharing exchange's API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field
+
+from kuaishu.schemas import Input, Output
+from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
+
+
+class ApplyIn(Input):
+    purpose: str = Field(min_length=2, max_length=500, description="使用目的")
+    legal_basis: str = Field(default="", max_length=2000, description="申请依据（有条件共享必填）")
+    fields: list[str] = Field(default_factory=list, description="需要的信息项；空为全部")
+    row_filter: list[list[str]] = Field(
+        default_factory=list,
+        description='行范围，写法同数据接口的筛选：[["区划代码__in", "520102,520103"]]',
+    )
+    methods: list[AccessMethod] = Field(
+        default_factory=lambda: [AccessMethod.QUERY], description="lookup、download、query"
+    )
+    period_end: date | None = Field(default=None, description="使用期限（最后一天）")
+    expected_volume: str = Field(default="", max_length=200, description="预计调用量")
+
+
+class ApproveIn(Input):
+    fields: list[str] | None = Field(default=None, description="授予的信息项；不填同申请")
+    row_filter: list[list[str]] | None = Field(default=None, description="授予的行范围")
+    masking: list[dict[str, Any]] = Field(
+        default_factory=list, description="本授权的脱敏覆盖：[{item, method, params}]"
+    )
+    methods: list[AccessMethod] | None = Field(default=None, description="授予的共享方式")
+    expires_on: date | None = Field(default=None, description="有效期（最后一天）")
+    rate_limit: int | None = Field(default=None, ge=1, le=100_000, description="每分钟调用上限")
+    reason: str = Field(default="", max_length=2000, description="答复说明")
+
+
+class ReasonIn(Input):
+    reason: str = Field(min_length=1, max_length=2000, description="理由（记入审计并通知对方）")
+
+
+class RenewIn(Input):
+    expires_on: date = Field(description="新的有效期（最后一天）")
+    reason: str = Field(default="", max_length=2000)
+
+
+class ApplicationOut(Output):
+    id: int
+    entry_id: int
+    provider_department_id: int
+    consumer_department_id: int
+    state: ApplicationState
+    purpose: str
+    legal_basis: str
+    fields: list[str]
+    row_filter: list[list[str]]
+    methods: list[str]
+    period_end: date | None
+    expected_volume: str
+    submitted_at: datetime
+    due_on: date = Field(description="答复期限：提交后第 10 个工作日（含调休）")
+    overdue: bool = Field(default=False, description="已过答复期限仍未答复")
+    decided_at: datetime | None
+    decision_reason: str
+    grant_id: int | None
+    rounds: int
+
+
+class GrantOut(Output):
+    id: int
+    entry_id: int
+    provider_department_id: int
+    consumer_department_id: int
+    application_id: int | None
+    purpose: str
+    fields: list[str]
+    row_filter: list[list[str]]
+    masking: list[dict[str, Any]]
+    methods: list[str]
+    rate_limit: int | None
+    expires_on: date | None
+    state: GrantState = Field(description="有效、暂停、已撤销，或过了有效期的已过期")
+    state_reason: str
+    created_at: datetime
+
+
+class ApplyOut(Output):
+    kind: str = Field(description="grant：无条件共享，已授权；application：有条件共享，待答复")
+    grant: GrantOut | None = None
+    application: ApplicationOut | None = None
