@@ -70,8 +70,11 @@ def read_delimited(con: duckdb.DuckDBPyConnection, path: Path, ctx: Context) -> 
     scanned = scan(path, encoding, stop=stop, output=copy, tick=tick)
     footer_lines = _lines_in(tail[foot_at:])
     first_footer = scanned.lines - footer_lines + 1
+    # A footnote's ``start`` counts lines from the start of ``tail``, not of the footer.
+    foot_line = tail.count("\n", 0, foot_at) + 1
     skipped = layout.preamble + [
-        Skipped(line=first_footer + r.start - 1, reason=FOOTNOTE, text=r.text) for r in footnotes
+        Skipped(line=first_footer + r.start - foot_line, reason=FOOTNOTE, text=r.text)
+        for r in footnotes
     ]
     source = copy or path
     expected = max(0, first_footer - layout.data_line)
