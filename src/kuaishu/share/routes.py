@@ -6,14 +6,18 @@ grant adds its own bounds to each. The share catalog is the catalog's ``view=sha
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import or_, select
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
+from kuaishu.i18n import gettext_
 from kuaishu.share import services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
 from kuaishu.share.models import ShareApplication, ShareGrant
@@ -382,4 +386,65 @@ def download(
         found.body,
         media_type=found.media_type,
         headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
+    )
+
+
+@router.get("/usage", summary="按授权统计调用次数、行数、下载次数（提供部门与平台运营者可见）")
+def usage(
+    db: SessionDep,
+    actor: CurrentActor,
+    fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
+) -> Response:
+    found = services.usage(db, actor=actor)
+    header = [
+        "授权",
+        "资源",
+        "提供部门",
+        "使用部门",
+        "状态",
+        "调用次数",
+        "返回行数",
+        "下载次数",
+        "被拒次数",
+    ]
+    rows = [
+        [
+            u.grant.id,
+            u.grant.entry_id,
+            u.grant.provider_department_id,
+            u.grant.consumer_department_id,
+            str(services.effective_state(u.grant)),
+            u.calls,
+            u.rows,
+            u.downloads,
+            u.denied,
+        ]
+        for u in found
+    ]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([gettext_(h) for h in header])
+        writer.writerows(rows)
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": content_disposition("共享使用统计.csv", "share-usage.csv")
+            },
+        )
+    keys = [
+        "grant",
+        "entry_id",
+        "provider",
+        "consumer",
+        "state",
+        "calls",
+        "rows",
+        "downloads",
+        "denied",
+    ]
+    return Response(
+        orjson.dumps({"items": [dict(zip(keys, r, strict=True)) for r in rows]}),
+        media_type="application/json",
     )

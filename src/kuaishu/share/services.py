@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import authorize
+from kuaishu.authz import Denied, authorize
 from kuaishu.calendar import add_workdays
 from kuaishu.catalog.enums import EntryStatus, ShareType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
@@ -447,6 +447,26 @@ def renew(
     return grant
 
 
+class GrantRefused(Denied):
+    """A read the grant does not allow (state, method, rate): refused and, like every refusal,
+    recorded in the audit trail as a denied ``share.read`` of the grant."""
+
+    def __init__(
+        self,
+        grant: ShareGrant,
+        message: str,
+        *,
+        code: str,
+        status: int = 403,
+        details: dict[str, Any] | None = None,
+        **params: object,
+    ) -> None:
+        super().__init__("share.read", grant)
+        self.message, self.code, self.status = message, code, status
+        self.details = details or {"grant": grant.id}
+        self.params = params
+
+
 class RateLimiter:
     """Requests per grant in the last minute, per process (each API worker keeps its own)."""
 
@@ -483,18 +503,20 @@ def served_by_grant(
     role = authorize(actor, "share.read", grant)
     state = effective_state(grant)
     if state != GrantState.ACTIVE:
-        raise PermissionDenied(
+        raise GrantRefused(
+            grant,
             "共享授权当前为“{state}”，不能读取数据。",
             code=f"grant_{state}",
             details={"grant": grant.id, "state": state, "reason": grant.state_reason},
             state=state,
         )
     if method not in grant.methods:
-        raise PermissionDenied(
-            "该授权不含此共享方式（{method}）。", code="method_not_granted", method=method
+        raise GrantRefused(
+            grant, "该授权不含此共享方式（{method}）。", code="method_not_granted", method=method
         )
     if grant.rate_limit and not LIMITER.allow(grant.id, grant.rate_limit):
-        raise AppError(
+        raise GrantRefused(
+            grant,
             "超过授权的调用频率（每分钟 {n} 次），请稍后再试。",
             code="rate_limited",
             status=429,
@@ -516,3 +538,70 @@ def served_by_grant(
         row_filter=tuple((str(p[0]), str(p[1])) for p in grant.row_filter),
         share_grant=grant.id,
     )
+
+
+# Usage ---------------------------------------------------------------------------------------------
+
+READ_ACTIONS = ("data.query", "data.lookup", "data.download")
+
+
+@dataclass(frozen=True)
+class Usage:
+    grant: ShareGrant
+    calls: int
+    rows: int
+    downloads: int
+    denied: int
+
+
+def usage(session: Session, *, actor: Actor, grant_ids: Sequence[int] | None = None) -> list[Usage]:
+    """Calls, rows and downloads per grant, counted from the audit trail (every read is there):
+    the grants the actor's departments provide, or every grant for the operator."""
+    from sqlalchemy import case, func
+
+    from kuaishu.authz import check
+    from kuaishu.security.models import AuditEvent, Outcome
+
+    authorize(actor, "share.browse")
+    grants = select(ShareGrant)
+    if check(actor, "share.arbitrate", None) is None:
+        grants = grants.where(ShareGrant.provider_department_id.in_(actor.department_ids))
+    if grant_ids:
+        grants = grants.where(ShareGrant.id.in_(grant_ids))
+    found = {g.id: g for g in session.scalars(grants.order_by(ShareGrant.id))}
+    if not found:
+        return []
+    grant = AuditEvent.details["grant"].as_integer()
+    rows = func.coalesce(AuditEvent.details["rows"].as_integer(), 0)
+    success = AuditEvent.outcome == Outcome.SUCCESS
+    stmt = (
+        select(
+            grant,
+            func.count().filter(success),
+            func.coalesce(func.sum(case((success, rows), else_=0)), 0),
+            func.count().filter(success, AuditEvent.action == "data.download"),
+        )
+        .where(AuditEvent.action.in_(READ_ACTIONS), grant.in_(list(found)))
+        .group_by(grant)
+    )
+    counted = {int(r[0]): r for r in session.execute(stmt)}
+    refusals = (
+        select(AuditEvent.target_id, func.count())
+        .where(
+            AuditEvent.action == "share.read",
+            AuditEvent.outcome == Outcome.DENIED,
+            AuditEvent.target_id.in_([str(g) for g in found]),
+        )
+        .group_by(AuditEvent.target_id)
+    )
+    denied = {int(target): int(n) for target, n in session.execute(refusals) if target}
+    return [
+        Usage(
+            grant=g,
+            calls=int(counted[g.id][1]) if g.id in counted else 0,
+            rows=int(counted[g.id][2]) if g.id in counted else 0,
+            downloads=int(counted[g.id][3]) if g.id in counted else 0,
+            denied=denied.get(g.id, 0),
+        )
+        for g in found.values()
+    ]

@@ -256,3 +256,25 @@ def test_the_operator_arbitrates_a_refusal(exchange: Exchange) -> None:
     assert grant["state"] == "active"
     assert ok(exchange.client.get(url, headers=exchange.keys["consumer"]))["state"] == "approved"
     assert exchange.audit("share.arbitrate")
+
+
+def test_usage_per_grant_for_the_provider_and_the_operator(exchange: Exchange) -> None:
+    gid = ok(apply(exchange, "unconditional", methods=["query", "download"]), 201)["grant"]["id"]
+    h = exchange.keys["consumer"]
+    for _ in range(3):
+        ok(exchange.client.get(f"{API}/grants/{gid}/query", params={"limit": 7}, headers=h))
+    assert exchange.client.get(f"{API}/grants/{gid}/download.csv", headers=h).status_code == 200
+    exchange.client.get(f"{API}/grants/{gid}/lookup", params={"key": "x"}, headers=h)  # not granted
+    items = ok(exchange.client.get(f"{API}/usage", headers=exchange.keys["provider_officer"]))[
+        "items"
+    ]
+    mine = next(i for i in items if i["grant"] == gid)
+    assert (mine["calls"], mine["rows"], mine["downloads"]) == (4, 3 * 7 + 40, 1)
+    assert mine["denied"] == 1  # the refused lookup is in the trail too
+    assert ok(exchange.client.get(f"{API}/usage", headers=h))["items"] == []  # provides nothing
+    operator = ok(exchange.client.get(f"{API}/usage", headers=exchange.keys["operator"]))["items"]
+    assert {i["grant"] for i in operator} >= {gid}
+    sheet = exchange.client.get(
+        f"{API}/usage", params={"format": "csv"}, headers=exchange.keys["provider_officer"]
+    )
+    assert sheet.status_code == 200 and sheet.text.startswith("\ufeff授权,资源")

@@ -53,7 +53,7 @@ class Stager:
         self.cells: list[list[str | None]] = []
         self.lines: list[int] = []
         self.rows = 0
-        con.execute(f"CREATE TABLE {RAW_TABLE} ({quote(LINE_COLUMN)} BIGINT)")
+        self.defined: int | None = None  # columns already in ``raw``; None: no table yet
         for name in columns:
             self.add_column(name)
 
@@ -70,8 +70,21 @@ class Stager:
         self.index[name] = len(self.names)
         self.names.append(name)
         self.cells.append([None] * len(self.lines))
-        self.con.execute(f"ALTER TABLE {RAW_TABLE} ADD COLUMN {quote(name)} VARCHAR")
         return self.index[name]
+
+    def _define(self) -> None:
+        """Create ``raw`` with every column known so far, or add those that came since.
+
+        One CREATE for all columns: an ALTER per column costs time growing with the table's
+        width, and 10,000 of them took half a minute.
+        """
+        if self.defined is None:
+            columns = [f"{quote(LINE_COLUMN)} BIGINT", *(f"{quote(n)} VARCHAR" for n in self.names)]
+            self.con.execute(f"CREATE TABLE {RAW_TABLE} ({', '.join(columns)})")
+        else:
+            for name in self.names[self.defined :]:
+                self.con.execute(f"ALTER TABLE {RAW_TABLE} ADD COLUMN {quote(name)} VARCHAR")
+        self.defined = len(self.names)
 
     def append(self, values: Sequence[str | None], line: int) -> None:
         """One row whose values are in column order (missing trailing values are NULL)."""
@@ -94,6 +107,8 @@ class Stager:
             self.flush()
 
     def flush(self) -> None:
+        if self.defined != len(self.names):
+            self._define()
         if not self.lines:
             return
         arrays = {LINE_COLUMN: pa.array(self.lines, pa.int64())}
