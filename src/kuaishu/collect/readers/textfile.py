@@ -79,6 +79,7 @@ def guess_encoding(head: bytes, whole: bool, forced: str | None = None) -> Encod
             return Encoding("gb18030", codec)
         except UnicodeDecodeError as error:
             failed_at = error.start
+    _mixed_if_utf8_line(sample, failed_at)
     guessed = _detector_guess(sample)
     if guessed is not None:
         return guessed
@@ -108,6 +109,19 @@ def _mixed_if_utf8_before(sample: bytes, bad: int) -> None:
     prefix = sample[: sample.rfind(b"\n", 0, bad) + 1]
     if sum(1 for ch in prefix.decode("utf-8") if ord(ch) > 0x7F) >= 4:
         raise _mixed(line_of(sample, bad), "UTF-8")
+
+
+def _mixed_if_utf8_line(sample: bytes, bad: int) -> None:
+    """GBK lines, then a UTF-8 line where GB18030 fails: two encodings, not an unknown one."""
+    begin = sample.rfind(b"\n", 0, bad) + 1
+    end = sample.find(b"\n", bad)
+    line = sample[begin : end if end >= 0 else len(sample)]
+    try:
+        sample[:begin].decode("gb18030")
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    raise _mixed(line_of(sample, bad), "gbk")
 
 
 def _mixed(line: int, label: str) -> LoadError:
