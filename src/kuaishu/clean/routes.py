@@ -10,8 +10,10 @@ from kuaishu.clean import services
 from kuaishu.clean.models import CleaningRuleSet, MaskingPolicy
 from kuaishu.clean.schemas import (
     ChannelViewOut,
+    ConfirmIn,
     DecryptIn,
     DecryptOut,
+    FindingOut,
     MaskingPolicyIn,
     MaskingPolicyOut,
     RulesIn,
@@ -95,3 +97,36 @@ def decrypt(entry_id: int, body: DecryptIn, db: SessionDep, actor: CurrentActor)
         db, actor=actor, entry=entry, tokens=body.tokens, purpose=body.purpose
     )
     return {"values": values}
+
+
+@router.get(
+    "/entries/{entry_id}/discovery",
+    response_model=list[FindingOut],
+    summary="敏感数据发现：扫描现行数据版本，建议敏感级别与脱敏方法",
+)
+def discovery(entry_id: int, db: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    entry = entry_for(db, entry_id, actor=actor)
+    return [
+        {
+            "column": f.column,
+            "kind": str(f.kind),
+            "share": f.share,
+            "evidence": f.evidence,
+            "level": f.level,
+            "method": str(f.method) if f.method is not None else None,
+            "params": f.params,
+        }
+        for f in services.discover_sensitive(db, actor=actor, entry=entry)
+    ]
+
+
+@router.post(
+    "/entries/{entry_id}/discovery/confirm",
+    response_model=MaskingPolicyOut,
+    summary="确认发现结果：按建议生成新版脱敏策略（各渠道）",
+)
+def confirm(entry_id: int, body: ConfirmIn, db: SessionDep, actor: CurrentActor) -> object:
+    entry = entry_for(db, entry_id, actor=actor)
+    return services.confirm_findings(
+        db, actor=actor, entry=entry, columns=body.columns, note=body.note
+    )

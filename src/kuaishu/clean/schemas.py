@@ -73,3 +73,21 @@ class DecryptIn(Input):
 
 class DecryptOut(Output):
     values: list[str | None] = Field(description="与 tokens 一一对应；不是本平台密文的为 null")
+
+
+class FindingOut(Output):
+    column: str
+    kind: str = Field(
+        description="citizen_id、credit_code、mobile、email、bank_card、licence_plate、"
+        "passport、person_name、address、coordinate"
+    )
+    share: float = Field(description="抽样非空值中符合的比例")
+    evidence: str = Field(description="判定依据（表头、校验、邻列）")
+    level: str = Field(description="建议的敏感级别")
+    method: str | None = Field(description="建议的脱敏方法；null 为原样显示")
+    params: dict[str, Any]
+
+
+class ConfirmIn(Input):
+    columns: list[str] = Field(min_length=1, max_length=500, description="确认的字段")
+    note: str = Field(default="", max_length=500)

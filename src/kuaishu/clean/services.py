@@ -23,6 +23,7 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Grant, authorize
 from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry
+from kuaishu.clean.discovery import Finding, discover
 from kuaishu.clean.keyed import Keyed, extend_pseudonym_map, lookup_pseudonyms
 from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
 from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
@@ -401,3 +402,60 @@ def decrypt_values(
         as_role=grant,
     )
     return values
+
+
+# Sensitive-data discovery ---------------------------------------------------------------------------
+
+DISCOVERY_CHANNELS = (Channel.SHARE, Channel.OPEN, Channel.SANDBOX)
+
+
+def discover_sensitive(session: Session, *, actor: Actor, entry: CatalogEntry) -> list[Finding]:
+    """Scan the served version's columns (header, sampled values, neighbours) for personal and
+    other sensitive data; each finding proposes a sensitivity level and a masking method."""
+    authorize(actor, "clean.view", entry)
+    version = current_version(session, entry.id)
+    parquet = storage.resolve(version.path) / storage.DATA_FILE
+    with duckdb.connect() as con:
+        return discover(
+            con, f"read_parquet({literal(str(parquet))})", [c["name"] for c in version.schema]
+        )
+
+
+def confirm_findings(
+    session: Session,
+    *,
+    actor: Actor,
+    entry: CatalogEntry,
+    columns: Sequence[str],
+    note: str = "",
+) -> MaskingPolicy:
+    """The cataloguer confirms findings: a new masking-policy version applying each confirmed
+    column's proposed method in every channel; the other rules of the policy stay as they were."""
+    found = {f.column: f for f in discover_sensitive(session, actor=actor, entry=entry)}
+    unknown = [c for c in columns if c not in found]
+    if unknown:
+        raise ValidationFailed(
+            "这些字段没有发现结果，不能确认：{names}。",
+            code="not_a_finding",
+            details={"columns": unknown},
+            names="、".join(unknown),
+        )
+    policy = current_policy(session, entry.id)
+    confirmed = set(columns)
+    rules = [dict(r) for r in (policy.rules if policy else []) if r["item"] not in confirmed]
+    for column in columns:
+        finding = found[column]
+        method = str(finding.method) if finding.method is not None else SHOW
+        rules += [
+            {"item": column, "channel": str(c), "method": method, "params": dict(finding.params)}
+            for c in DISCOVERY_CHANNELS
+        ]
+    return set_policy(
+        session,
+        actor=actor,
+        entry=entry,
+        rules=rules,
+        note=note or "确认敏感数据发现结果",
+        quasi_identifiers=list(policy.quasi_identifiers) if policy else [],
+        k=policy.k if policy else None,
+    )
