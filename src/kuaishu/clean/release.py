@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+from sqlalchemy.orm import Session
 
-from kuaishu.clean.services import Mask
+from kuaishu.catalog.enums import OpenType
+from kuaishu.catalog.models import CatalogEntry
+from kuaishu.clean.services import Channel, Mask, current_policy, masks_for
 from kuaishu.collect.raw import quote
+from kuaishu.settings import get_settings
 
 SHOWN_GROUPS = 20
 
@@ -91,3 +95,16 @@ def k_anonymity(
         risky_rows=int(summary[2]),
         combinations=combinations,
     )
+
+
+def plan_release(
+    session: Session, entry: CatalogEntry
+) -> tuple[list[str], int, dict[str, Mask]] | None:
+    """What the k-anonymity check of opened data needs: quasi-identifiers, k, the open masks."""
+    if entry.open_type in (None, OpenType.NOT_OPEN):
+        return None
+    policy = current_policy(session, entry.id)
+    if policy is None or not policy.quasi_identifiers:
+        return None
+    masks = masks_for(session, entry, Channel.OPEN).masks
+    return list(policy.quasi_identifiers), policy.k or get_settings().k_anonymity, dict(masks)

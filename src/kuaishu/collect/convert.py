@@ -14,6 +14,7 @@ import duckdb
 from kuaishu.catalog.enums import ItemType
 from kuaishu.clean.rules import Compiled, half_width_sql, text_sql
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
+from kuaishu.settings import get_settings
 
 # Characters stripped around every value: ASCII whitespace and the ideographic space.
 BLANKS = " \t\r\n\u3000\u00a0"
@@ -214,3 +215,21 @@ def _dedupe(con: duckdb.DuckDBPyConnection, targets: list[Target], rules: Compil
     found = int(con.execute("SELECT count(*) FROM duplicate WHERE _n > 1").fetchone()[0])  # type: ignore[index]
     con.execute("DROP TABLE duplicate")
     return found
+
+
+def index_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
+    """The key index beside the data (联机查询 in about a millisecond). DuckDB builds an ART index
+    in memory, so the build alone gets ``index_memory_mb``; everything else spills to disk."""
+    keys = [t for t in targets if t.is_key]
+    if not keys:
+        return
+    settings = get_settings()
+    con.execute("CHECKPOINT serve")  # the converted rows go to disk before the index is built
+    con.execute(f"SET memory_limit = '{max(settings.index_memory_mb, settings.load_memory_mb)}MB'")
+    try:
+        for target in keys:
+            con.execute(
+                f"CREATE INDEX {quote('ix_' + target.name)} ON serve.data ({quote(target.name)})"
+            )
+    finally:
+        con.execute(f"SET memory_limit = '{settings.load_memory_mb}MB'")

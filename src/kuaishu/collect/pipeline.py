@@ -21,24 +21,20 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.catalog.enums import OpenType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
-from kuaishu.clean.release import ReleaseCheck, k_anonymity
+from kuaishu.clean.release import ReleaseCheck, k_anonymity, plan_release
 from kuaishu.clean.services import (
-    Channel,
-    Mask,
     compiled_rules,
     current_policy,
-    masks_for,
     pseudonym_items,
     remember_pseudonyms,
 )
 from kuaishu.collect import connectors, mapping
 from kuaishu.collect.connectors.previous import append_previous, served_base
-from kuaishu.collect.convert import DUCK_TYPES, Target, convert
+from kuaishu.collect.convert import DUCK_TYPES, Target, convert, index_keys
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
-from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable, quote
+from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable
 from kuaishu.collect.readers import read_file
 from kuaishu.collect.services import unseal
 from kuaishu.db import transaction, utcnow
@@ -225,7 +221,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
                 "该资源还没有现行数据版本，无法追加；请整体加载。", code="nothing_to_append"
             )
         found_rules = compiled_rules(session, entry.id)
-        release_plan = _release_plan(session, entry)
+        release_plan = plan_release(session, entry)
         pseudonymised = pseudonym_items(current_policy(session, entry.id))
         session.expunge_all()
     rules, rules_number = found_rules if found_rules else (None, None)
@@ -278,7 +274,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             release = k_anonymity(con, "serve.data", quasi, types, k=k, masks=masks)
         remember_pseudonyms("serve.data", pseudonymised, con)
         progress.phase, progress.percent = "索引", 80
-        _index_keys(con, targets)
+        index_keys(con, targets)
         progress.check()
         progress.phase, progress.percent = "写入", 88
         con.execute(
@@ -304,37 +300,6 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         rules_number=rules_number,
         release=release,
     )
-
-
-def _release_plan(
-    session: Session, entry: CatalogEntry
-) -> tuple[list[str], int, dict[str, Mask]] | None:
-    """What the k-anonymity check of opened data needs: quasi-identifiers, k, the open masks."""
-    if entry.open_type in (None, OpenType.NOT_OPEN):
-        return None
-    policy = current_policy(session, entry.id)
-    if policy is None or not policy.quasi_identifiers:
-        return None
-    masks = masks_for(session, entry, Channel.OPEN).masks
-    return list(policy.quasi_identifiers), policy.k or get_settings().k_anonymity, dict(masks)
-
-
-def _index_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
-    """The key index beside the data (联机查询 in about a millisecond). DuckDB builds an ART index
-    in memory, so the build alone gets ``index_memory_mb``; everything else spills to disk."""
-    keys = [t for t in targets if t.is_key]
-    if not keys:
-        return
-    settings = get_settings()
-    con.execute("CHECKPOINT serve")  # the converted rows go to disk before the index is built
-    con.execute(f"SET memory_limit = '{max(settings.index_memory_mb, settings.load_memory_mb)}MB'")
-    try:
-        for target in keys:
-            con.execute(
-                f"CREATE INDEX {quote('ix_' + target.name)} ON serve.data ({quote(target.name)})"
-            )
-    finally:
-        con.execute(f"SET memory_limit = '{settings.load_memory_mb}MB'")
 
 
 def _schema(made: Made) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
 from kuaishu.i18n import gettext_
-from kuaishu.share import services
+from kuaishu.share import grants, services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
 from kuaishu.share.models import ShareApplication, ShareGrant
 from kuaishu.share.schemas import (
@@ -58,7 +58,7 @@ def application_out(application: ShareApplication) -> ApplicationOut:
 
 def grant_out(grant: ShareGrant) -> GrantOut:
     out = GrantOut.model_validate(grant, from_attributes=True)
-    return out.model_copy(update={"state": services.effective_state(grant)})
+    return out.model_copy(update={"state": grants.effective_state(grant)})
 
 
 def _request(body: ApplyIn) -> services.Request:
@@ -217,7 +217,7 @@ def _change(
     grant_id: int, to: GrantState, body: ReasonIn, db: SessionDep, actor: Actor
 ) -> GrantOut:
     grant = services.get_grant(db, grant_id)
-    return grant_out(services.change_grant(db, actor=actor, grant=grant, to=to, reason=body.reason))
+    return grant_out(grants.change_grant(db, actor=actor, grant=grant, to=to, reason=body.reason))
 
 
 @router.post(
@@ -243,7 +243,7 @@ def revoke(grant_id: int, body: ReasonIn, db: SessionDep, actor: CurrentActor) -
 def renew(grant_id: int, body: RenewIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
     grant = services.get_grant(db, grant_id)
     return grant_out(
-        services.renew(db, actor=actor, grant=grant, expires_on=body.expires_on, reason=body.reason)
+        grants.renew(db, actor=actor, grant=grant, expires_on=body.expires_on, reason=body.reason)
     )
 
 
@@ -254,7 +254,7 @@ def _locate(db: SessionDep, actor: Actor, grant_id: int, method: AccessMethod) -
     grant = services.get_grant(db, grant_id)
 
     def locate(number: int | None) -> reads.Served:
-        return services.served_by_grant(db, actor=actor, grant=grant, method=method, number=number)
+        return grants.served_by_grant(db, actor=actor, grant=grant, method=method, number=number)
 
     return locate
 
@@ -395,7 +395,7 @@ def usage(
     actor: CurrentActor,
     fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
 ) -> Response:
-    found = services.usage(db, actor=actor)
+    found = grants.usage(db, actor=actor)
     header = [
         "授权",
         "资源",
@@ -413,7 +413,7 @@ def usage(
             u.grant.entry_id,
             u.grant.provider_department_id,
             u.grant.consumer_department_id,
-            str(services.effective_state(u.grant)),
+            str(grants.effective_state(u.grant)),
             u.calls,
             u.rows,
             u.downloads,

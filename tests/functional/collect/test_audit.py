@@ -198,7 +198,9 @@ def test_every_changing_collect_and_data_route_is_audited(
         for method in route.methods
         if method in {"POST", "PUT", "PATCH", "DELETE"}
     }
-    assert changing - QUESTIONS - ELSEWHERE == set(calls), f"not driven here: {changing ^ set(calls)}"
+    assert changing - QUESTIONS - ELSEWHERE == set(calls), (
+        f"not driven here: {changing ^ set(calls)}"
+    )
     for (method, path), (response, action) in calls.items():
         assert response.status_code in (200, 201, 202), (method, path, response.text)
         assert [e for e in _events(factory, action) if e.outcome == "success"], (

@@ -21,6 +21,7 @@ from kuaishu.catalog.models import CatalogEntry
 from kuaishu.errors import AppError
 from kuaishu.share import services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
+from kuaishu.share.grants import served_by_grant
 from kuaishu.share.models import ShareApplication, ShareGrant
 from kuaishu.store import reads
 from kuaishu.store.exports import Format
@@ -152,9 +153,7 @@ def _read(db: Session, actor: Actor, case: Case, code: str, grant_id: int | None
         assert grant is not None
 
         def locate(number: int | None) -> reads.Served:
-            return services.served_by_grant(
-                db, actor=actor, grant=grant, method=case.method, number=number
-            )
+            return served_by_grant(db, actor=actor, grant=grant, method=case.method, number=number)
 
     if case.method == AccessMethod.LOOKUP:
         return reads.lookup(

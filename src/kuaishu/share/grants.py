@@ -1,0 +1,246 @@
+"""Grants in use: their state (expiry read from the date), suspension, revocation and renewal
+with a reason, the checks every read under a grant passes afresh (state, method, rate), and the
+usage counted from the audit trail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kuaishu.accounts.actor import Actor
+from kuaishu.authz import Denied, authorize
+from kuaishu.catalog.services import get_entry
+from kuaishu.clean.services import Channel, masks_for
+from kuaishu.errors import Conflict, ValidationFailed
+from kuaishu.security import audit
+from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
+from kuaishu.share.models import ShareGrant
+from kuaishu.share.services import china_today
+from kuaishu.store.reads import Served
+from kuaishu.store.services import current_version, get_version
+
+# Grants ------------------------------------------------------------------------------------------
+
+
+def effective_state(grant: ShareGrant, today: date | None = None) -> GrantState:
+    lapsed = grant.expires_on is not None and (today or china_today()) > grant.expires_on
+    return GrantState.EXPIRED if grant.state == GrantState.ACTIVE and lapsed else grant.state
+
+
+def change_grant(
+    session: Session, *, actor: Actor, grant: ShareGrant, to: GrantState, reason: str
+) -> ShareGrant:
+    """Suspend, resume or revoke a grant — with a reason, recorded; the next read sees it."""
+    decided = authorize(actor, "share.manage_grant", grant)
+    if not reason.strip():
+        raise ValidationFailed("暂停、恢复或撤销授权须说明理由。", code="reason_required")
+    if to not in GRANT_TRANSITIONS[grant.state]:
+        raise Conflict(
+            "授权当前为“{state}”，不能改为“{to}”。",
+            code="invalid_transition",
+            state=grant.state,
+            to=to,
+        )
+    before = grant.state
+    grant.state, grant.state_reason = to, reason
+    audit.record(
+        session,
+        actor,
+        f"share.grant_{to}",
+        target_type="share_grant",
+        target_id=grant.id,
+        details={"from": before, "reason": reason},
+        as_role=decided,
+    )
+    return grant
+
+
+def renew(
+    session: Session, *, actor: Actor, grant: ShareGrant, expires_on: date, reason: str = ""
+) -> ShareGrant:
+    """Extend a grant before (or after) it lapses."""
+    decided = authorize(actor, "share.manage_grant", grant)
+    if grant.state == GrantState.REVOKED:
+        raise Conflict("已撤销的授权不能续期。", code="grant_revoked")
+    if expires_on < china_today():
+        raise ValidationFailed("续期后的有效期不能早于今天。", code="bad_expiry")
+    before = grant.expires_on
+    grant.expires_on = expires_on
+    audit.record(
+        session,
+        actor,
+        "share.grant_renew",
+        target_type="share_grant",
+        target_id=grant.id,
+        details={"from": before.isoformat() if before else None, "to": expires_on.isoformat()},
+        as_role=decided,
+    )
+    return grant
+
+
+class GrantRefused(Denied):
+    """A read the grant does not allow (state, method, rate): refused and, like every refusal,
+    recorded in the audit trail as a denied ``share.read`` of the grant."""
+
+    def __init__(
+        self,
+        grant: ShareGrant,
+        message: str,
+        *,
+        code: str,
+        status: int = 403,
+        details: dict[str, Any] | None = None,
+        **params: object,
+    ) -> None:
+        super().__init__("share.read", grant)
+        self.message, self.code, self.status = message, code, status
+        self.details = details or {"grant": grant.id}
+        self.params = params
+
+
+class RateLimiter:
+    """Requests per grant in the last minute, per process (each API worker keeps its own)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[int, deque[float]] = defaultdict(deque)
+
+    def allow(self, grant_id: int, per_minute: int) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            window = self.seen[grant_id]
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= per_minute:
+                return False
+            window.append(now)
+            return True
+
+
+LIMITER = RateLimiter()
+
+
+def served_by_grant(
+    session: Session,
+    *,
+    actor: Actor,
+    grant: ShareGrant,
+    method: AccessMethod,
+    number: int | None = None,
+) -> Served:
+    """What a read under ``grant`` sees — checked afresh on every request: the reader's
+    department, the grant's state and expiry, the method, the rate; then only the granted
+    fields and rows, masked for sharing with the grant's overrides."""
+    role = authorize(actor, "share.read", grant)
+    state = effective_state(grant)
+    if state != GrantState.ACTIVE:
+        raise GrantRefused(
+            grant,
+            "共享授权当前为“{state}”，不能读取数据。",
+            code=f"grant_{state}",
+            details={"grant": grant.id, "state": state, "reason": grant.state_reason},
+            state=state,
+        )
+    if method not in grant.methods:
+        raise GrantRefused(
+            grant, "该授权不含此共享方式（{method}）。", code="method_not_granted", method=method
+        )
+    if grant.rate_limit and not LIMITER.allow(grant.id, grant.rate_limit):
+        raise GrantRefused(
+            grant,
+            "超过授权的调用频率（每分钟 {n} 次），请稍后再试。",
+            code="rate_limited",
+            status=429,
+            n=grant.rate_limit,
+        )
+    entry = get_entry(session, grant.entry_id)
+    version = (
+        current_version(session, entry.id)
+        if number is None
+        else get_version(session, entry.id, number)
+    )
+    masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking)
+    return Served(
+        entry=entry,
+        version=version,
+        grant=role,
+        masking=masking,
+        fields=tuple(grant.fields) if grant.fields else None,
+        row_filter=tuple((str(p[0]), str(p[1])) for p in grant.row_filter),
+        share_grant=grant.id,
+    )
+
+
+# Usage ---------------------------------------------------------------------------------------------
+
+READ_ACTIONS = ("data.query", "data.lookup", "data.download")
+
+
+@dataclass(frozen=True)
+class Usage:
+    grant: ShareGrant
+    calls: int
+    rows: int
+    downloads: int
+    denied: int
+
+
+def usage(session: Session, *, actor: Actor, grant_ids: Sequence[int] | None = None) -> list[Usage]:
+    """Calls, rows and downloads per grant, counted from the audit trail (every read is there):
+    the grants the actor's departments provide, or every grant for the operator."""
+    from sqlalchemy import case, func
+
+    from kuaishu.authz import check
+    from kuaishu.security.models import AuditEvent, Outcome
+
+    authorize(actor, "share.browse")
+    grants = select(ShareGrant)
+    if check(actor, "share.arbitrate", None) is None:
+        grants = grants.where(ShareGrant.provider_department_id.in_(actor.department_ids))
+    if grant_ids:
+        grants = grants.where(ShareGrant.id.in_(grant_ids))
+    found = {g.id: g for g in session.scalars(grants.order_by(ShareGrant.id))}
+    if not found:
+        return []
+    grant = AuditEvent.details["grant"].as_integer()
+    rows = func.coalesce(AuditEvent.details["rows"].as_integer(), 0)
+    success = AuditEvent.outcome == Outcome.SUCCESS
+    stmt = (
+        select(
+            grant,
+            func.count().filter(success),
+            func.coalesce(func.sum(case((success, rows), else_=0)), 0),
+            func.count().filter(success, AuditEvent.action == "data.download"),
+        )
+        .where(AuditEvent.action.in_(READ_ACTIONS), grant.in_(list(found)))
+        .group_by(grant)
+    )
+    counted = {int(r[0]): r for r in session.execute(stmt)}
+    refusals = (
+        select(AuditEvent.target_id, func.count())
+        .where(
+            AuditEvent.action == "share.read",
+            AuditEvent.outcome == Outcome.DENIED,
+            AuditEvent.target_id.in_([str(g) for g in found]),
+        )
+        .group_by(AuditEvent.target_id)
+    )
+    denied = {int(target): int(n) for target, n in session.execute(refusals) if target}
+    return [
+        Usage(
+            grant=g,
+            calls=int(counted[g.id][1]) if g.id in counted else 0,
+            rows=int(counted[g.id][2]) if g.id in counted else 0,
+            downloads=int(counted[g.id][3]) if g.id in counted else 0,
+            denied=denied.get(g.id, 0),
+        )
+        for g in found.values()
+    ]
