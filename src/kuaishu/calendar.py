@@ -6,7 +6,7 @@ not know yet we fall back to Monday–Friday and say so (:func:`calendar_covers`
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import chinese_calendar
 
@@ -46,3 +46,8 @@ def workdays_between(start: date, end: date) -> int:
     if end < start:
         return -workdays_between(end, start)
     return sum(1 for n in range(1, (end - start).days + 1) if is_workday(start + timedelta(n)))
+
+
+def china_today() -> date:
+    """Today in China (UTC+8): deadlines and data ages are counted in China's days."""
+    return (datetime.now(UTC) + timedelta(hours=8)).date()

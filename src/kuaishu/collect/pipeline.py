@@ -21,10 +21,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
+from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
+from kuaishu.clean.models import CleaningRuleSet
+from kuaishu.clean.quality import quality_report, rule_inputs
 from kuaishu.clean.release import ReleaseCheck, k_anonymity, plan_release
 from kuaishu.clean.services import (
     compiled_rules,
+    current,
     current_policy,
     pseudonym_items,
     remember_pseudonyms,
@@ -130,6 +134,7 @@ class Made:
     rows_duplicate: int = 0
     rules_number: int | None = None
     release: ReleaseCheck | None = None
+    quality: dict[str, Any] | None = None
 
 
 def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) -> bool:
@@ -221,6 +226,9 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
                 "该资源还没有现行数据版本，无法追加；请整体加载。", code="nothing_to_append"
             )
         found_rules = compiled_rules(session, entry.id)
+        rule_set = current(session, CleaningRuleSet, entry.id)
+        identifiers, consistency = rule_inputs(rule_set.rules if rule_set else [])
+        cycle = str(entry.update_cycle) if entry.update_cycle else None
         release_plan = plan_release(session, entry)
         pseudonymised = pseudonym_items(current_policy(session, entry.id))
         session.expunge_all()
@@ -273,6 +281,25 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             types = {t.name: DUCK_TYPES[t.type_code] for t in targets}
             release = k_anonymity(con, "serve.data", quasi, types, k=k, masks=masks)
         remember_pseudonyms("serve.data", pseudonymised, con)
+        progress.phase = "质量评估"
+        quality = quality_report(
+            con,
+            "serve.data",
+            [
+                {
+                    "name": t.name,
+                    "type": DUCK_TYPES[t.type_code],
+                    "item_type": str(t.type_code),
+                    "key": t.is_key,
+                }
+                for t in targets
+            ],
+            identifiers=identifiers,
+            update_cycle=cycle,
+            data_as_of=china_today(),
+            today=china_today(),
+            consistency=consistency,
+        )
         progress.phase, progress.percent = "索引", 80
         index_keys(con, targets)
         progress.check()
@@ -299,6 +326,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         rows_duplicate=converted.rows_duplicates,
         rules_number=rules_number,
         release=release,
+        quality=quality,
     )
 
 
@@ -372,8 +400,9 @@ def _publish(
                 "incremental": made.raw.extra.get("incremental"),
             },
         )
+        version.quality = dict(made.quality or {})
         if made.release is not None:
-            version.quality = {**(version.quality or {}), "release": made.release.as_dict()}
+            version.quality["release"] = made.release.as_dict()
         session.add(version)
         session.flush()
         if made.release is None or made.release.passed:

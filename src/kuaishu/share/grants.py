@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied, authorize
+from kuaishu.calendar import china_today
 from kuaishu.catalog.services import get_entry
 from kuaishu.clean.services import Channel, masks_for
 from kuaishu.errors import Conflict, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
-from kuaishu.share.services import china_today
 from kuaishu.store.reads import Served
 from kuaishu.store.services import current_version, get_version
 

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
+from kuaishu.calendar import china_today
 from kuaishu.i18n import gettext_
 from kuaishu.share import grants, services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
@@ -51,7 +52,7 @@ def application_out(application: ShareApplication) -> ApplicationOut:
     return out.model_copy(
         update={
             "overdue": application.state == ApplicationState.SUBMITTED
-            and services.china_today() > application.due_on
+            and china_today() > application.due_on
         }
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
-from kuaishu.calendar import add_workdays
+from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.enums import EntryStatus, ShareType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
 from kuaishu.catalog.services import get_entry
@@ -39,11 +39,6 @@ from kuaishu.store.plan import Column
 from kuaishu.store.query import PlanBuilder
 
 ANSWER_WORKDAYS = 10  # Guizhou measures art. 24
-
-
-def china_today() -> date:
-    """Today in China (deadlines are counted in China's working days)."""
-    return (utcnow() + timedelta(hours=8)).date()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-from kuaishu.share.services import china_today
+from kuaishu.calendar import china_today
 from kuaishu.web.app import create_app
 from tests.functional.share.conftest import API, Exchange
 from tests.unit.security.test_audit_trail import all_routes

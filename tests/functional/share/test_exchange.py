@@ -9,7 +9,7 @@ import io
 from datetime import date, timedelta
 from typing import Any
 
-from kuaishu.share.services import china_today
+from kuaishu.calendar import china_today
 from tests.functional.share.conftest import API, Exchange
 
 

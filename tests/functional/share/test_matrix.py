@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import AccountKind, Role
+from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.errors import AppError
-from kuaishu.share import services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
 from kuaishu.share.grants import served_by_grant
 from kuaishu.share.models import ShareApplication, ShareGrant
@@ -95,7 +95,7 @@ def grants(exchange: Exchange, departments: dict[str, int]) -> Iterator[dict[tup
     """A grant (or application) in each state for each shareable entry, made directly."""
     made: dict[tuple[str, str], int] = {}
     with exchange.factory() as db:
-        today = services.china_today()
+        today = china_today()
         for share_type in ("unconditional", "conditional"):
             entry_id = exchange.entries[share_type]["id"]
             for state in STATES[1:]:
