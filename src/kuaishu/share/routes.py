@@ -34,12 +34,14 @@ from kuaishu.share.schemas import (
 from kuaishu.store import reads
 from kuaishu.store.exports import Format, content_disposition
 from kuaishu.store.routes import (
-    RESERVED,
     PurposeDep,
     ReadDep,
     ShapeParam,
+    body_keys,
+    file_response,
+    keys_of,
     lookup_response,
-    rows_response,
+    query_response,
 )
 from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
 from kuaishu.web.deps import CurrentActor, SessionDep
@@ -283,13 +285,7 @@ def query(
         purpose=purpose,
         locate=_locate(db, actor, grant_id, AccessMethod.QUERY),
     )
-    return rows_response(
-        result,
-        shape,
-        total=result.total,
-        total_exact=result.total_exact,
-        next_cursor=result.next_cursor,
-    )
+    return query_response(result, shape)
 
 
 @router.get(
@@ -307,13 +303,7 @@ def lookup(
     key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
     shape: ShapeParam = Shape.ARRAYS,
 ) -> Response:
-    keys = {
-        name: value
-        for name, value in request.query_params.multi_items()
-        if name not in RESERVED and name != "key"
-    }
-    if key is not None:
-        keys = {"key": key, **keys}
+    keys = keys_of(request, key)
     result = reads.lookup(
         db,
         actor=actor,
@@ -334,9 +324,7 @@ def lookup(
 def lookup_by_post(
     grant_id: int, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
 ) -> Response:
-    keys = dict(body.keys)
-    if body.key is not None:
-        keys = {"key": body.key, **keys}
+    keys = body_keys(body)
     result = reads.lookup(
         db,
         actor=actor,
@@ -383,11 +371,7 @@ def download(
         purpose=purpose,
         locate=_locate(db, actor, grant_id, AccessMethod.DOWNLOAD),
     )
-    return StreamingResponse(
-        found.body,
-        media_type=found.media_type,
-        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
-    )
+    return file_response(found)
 
 
 @router.get("/usage", summary="按授权统计调用次数、行数、下载次数（提供部门与平台运营者可见）")

@@ -178,6 +178,39 @@ def query(
     )
 
 
+def query_response(result: reads.Rows, shape: Shape) -> Response:
+    return rows_response(
+        result,
+        shape,
+        total=result.total,
+        total_exact=result.total_exact,
+        next_cursor=result.next_cursor,
+    )
+
+
+def keys_of(request: Request, key: str | None) -> dict[str, str]:
+    """A lookup's key values: ``key`` for the one key column, else the key columns by name."""
+    keys = {
+        name: value
+        for name, value in request.query_params.multi_items()
+        if name not in RESERVED and name != "key"
+    }
+    return {"key": key, **keys} if key is not None else keys
+
+
+def body_keys(body: LookupIn) -> dict[str, str]:
+    keys = dict(body.keys)
+    return {"key": body.key, **keys} if body.key is not None else keys
+
+
+def file_response(found: reads.Download) -> StreamingResponse:
+    return StreamingResponse(
+        found.body,
+        media_type=found.media_type,
+        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
+    )
+
+
 def lookup_response(result: reads.Rows, shape: Shape) -> Response:
     if not result.rows:  # answered, not raised: the lookup stays in the audit trail
         error = NotFound("未找到关键字段为该值的记录。", code="record_not_found")
@@ -208,13 +241,7 @@ def lookup(
     找不到时返回 404 `record_not_found`（这次查询仍记入审计）。个人身份号码等敏感值请用
     POST 方式，避免出现在网址和访问日志中。
     """
-    keys = {
-        name: value
-        for name, value in request.query_params.multi_items()
-        if name not in RESERVED and name != "key"
-    }
-    if key is not None:
-        keys = {"key": key, **keys}
+    keys = keys_of(request, key)
     result = reads.lookup(
         db,
         actor=actor,
@@ -242,9 +269,7 @@ def lookup_by_post(
     channel: ChannelParam = None,
 ) -> Response:
     """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
-    keys = dict(body.keys)
-    if body.key is not None:
-        keys = {"key": body.key, **keys}
+    keys = body_keys(body)
     result = reads.lookup(
         db,
         actor=actor,
@@ -299,8 +324,4 @@ def download(
         purpose=purpose,
         channel=channel,
     )
-    return StreamingResponse(
-        found.body,
-        media_type=found.media_type,
-        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
-    )
+    return file_response(found)
