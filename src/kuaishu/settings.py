@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 8 * 1024**3
     query_limit_max: int = Field(default=1000, description="rows one data-API page may return")
     serve_memory_mb: int = Field(default=1024, description="DuckDB memory limit per served version")
+    smtp_host: str = Field(
+        default="", description="SMTP server for e-mail notices; empty: inbox only"
+    )
+    smtp_port: int = 25
+    smtp_from: str = "kuaishu@localhost"
     k_anonymity: int = Field(
         default=5, ge=2, description="k below which opened data is not published (release check)"
     )

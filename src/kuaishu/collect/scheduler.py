@@ -173,9 +173,12 @@ def run_forever(
     interval: float = 30.0,
 ) -> None:
     """Tick every ``interval`` seconds until ``stop_event`` is set; a failed tick is logged."""
+    from kuaishu.periodic import run_periodic
+
     while not stop_event.is_set():
         try:
             tick(factory, runner)
         except Exception:
             log.exception("scheduled loads: tick failed; trying again in %s s", interval)
+        run_periodic(factory)
         stop_event.wait(interval)

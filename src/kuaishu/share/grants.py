@@ -24,6 +24,7 @@ from kuaishu.errors import Conflict, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
+from kuaishu.share.services import tell_consumer
 from kuaishu.store.reads import Served
 from kuaishu.store.services import current_version, get_version
 
@@ -59,6 +60,19 @@ def change_grant(
         target_id=grant.id,
         details={"from": before, "reason": reason},
         as_role=decided,
+    )
+    labels = {
+        GrantState.SUSPENDED: "已暂停",
+        GrantState.REVOKED: "已撤销",
+        GrantState.ACTIVE: "已恢复",
+    }
+    tell_consumer(
+        session,
+        grant.consumer_department_id,
+        f"share.grant_{to}",
+        f"共享授权 #{grant.id} {labels[to]}",
+        f"理由：{reason}",
+        f"/api/v1/share/grants/{grant.id}",
     )
     return grant
 

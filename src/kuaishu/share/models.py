@@ -45,6 +45,10 @@ class ShareApplication(Base):
     decision_reason: Mapped[str] = mapped_column(Text, default="", comment="答复理由")
     grant_id: Mapped[int | None] = mapped_column(comment="the grant it led to")
     rounds: Mapped[int] = mapped_column(default=1, comment="submissions so far")
+    reminded: Mapped[list[int]] = mapped_column(
+        JSON, default=list, comment="working days before the deadline already reminded at"
+    )
+    escalated_at: Mapped[datetime | None] = mapped_column(comment="overdue, sent to the operator")
 
 
 class ShareGrant(Base):

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.roles import Role
 from kuaishu.authz import authorize
 from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.enums import EntryStatus, ShareType
@@ -27,6 +28,7 @@ from kuaishu.collect.convert import DUCK_TYPES
 from kuaishu.collect.services import entry_items
 from kuaishu.db import utcnow
 from kuaishu.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
+from kuaishu.notify.services import notify
 from kuaishu.security import audit
 from kuaishu.share.enums import (
     APPLICATION_TRANSITIONS,
@@ -176,7 +178,34 @@ def apply(
         details={"code": entry.code, "due_on": application.due_on.isoformat()},
         as_role=(consumer, role),
     )
+    _tell_provider(session, application, "share.application", f"新的共享申请：{entry.name}")
     return application
+
+
+def _tell_provider(session: Session, application: ShareApplication, kind: str, title: str) -> None:
+    notify(
+        session,
+        roles=[Role.DATA_OFFICER],
+        department_id=application.provider_department_id,
+        kind=kind,
+        title=title,
+        body=f"用途：{application.purpose}\n答复期限：{application.due_on}（10 个工作日）",
+        link=f"/api/v1/share/applications/{application.id}",
+    )
+
+
+def tell_consumer(
+    session: Session, department_id: int, kind: str, title: str, body: str, link: str
+) -> None:
+    notify(
+        session,
+        roles=[Role.CONSUMER, Role.DATA_OFFICER],
+        department_id=department_id,
+        kind=kind,
+        title=title,
+        body=body,
+        link=link,
+    )
 
 
 def _new_grant(
@@ -296,6 +325,14 @@ def approve(
         details={"grant": grant.id, "reason": reason, "late": _late(application)},
         as_role=decided,
     )
+    tell_consumer(
+        session,
+        application.consumer_department_id,
+        "share.approved",
+        f"共享申请 #{application.id} 已同意",
+        reason,
+        f"/api/v1/share/grants/{grant.id}",
+    )
     return grant
 
 
@@ -317,6 +354,14 @@ def reject(
         target_id=application.id,
         details={"reason": reason, "late": _late(application)},
         as_role=decided,
+    )
+    tell_consumer(
+        session,
+        application.consumer_department_id,
+        "share.rejected",
+        f"共享申请 #{application.id} 未获同意",
+        f"理由：{reason}",
+        f"/api/v1/share/applications/{application.id}",
     )
     return application
 
@@ -353,6 +398,9 @@ def resubmit(
         purpose=request.purpose,
         details={"round": application.rounds, "due_on": application.due_on.isoformat()},
         as_role=(consumer, role),
+    )
+    _tell_provider(
+        session, application, "share.resubmitted", f"共享申请 #{application.id} 已修改重交"
     )
     return application
 

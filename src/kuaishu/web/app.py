@@ -96,6 +96,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.clean import routes as clean_routes
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
+    from kuaishu.notify import routes as notify_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.share import routes as share_routes
@@ -111,6 +112,7 @@ def _include_routers(app: FastAPI) -> None:
         clean_routes,
         store_routes,
         share_routes,
+        notify_routes,
         account_pages,
         admin_pages,
         security_pages,

@@ -140,6 +140,7 @@ def test_every_state_change_route_is_audited(client: TestClient, db: Session) ->
                 "/api/v1/data/",
                 "/api/v1/clean/",
                 "/api/v1/share/",  # tests/functional/share/test_audit.py
+                "/api/v1/me/notifications/",  # tests/functional/share/test_notifications.py
             )
         )
         for method in route.methods

@@ -1,0 +1,23 @@
+"""Work every process does on the scheduler's beat besides scheduled loads: reminders and
+escalation of share applications, and the e-mail of pending notifications. Each task is
+idempotent (what it sends is marked sent in the same transaction), so any number of processes
+may run it; a failing task is logged and tried again on the next beat."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+def run_periodic(factory: sessionmaker[Session]) -> None:
+    from kuaishu.notify.services import deliver
+    from kuaishu.share.reminders import tick as share_reminders
+
+    for name, task in (("share reminders", share_reminders), ("e-mail", deliver)):
+        try:
+            task(factory)
+        except Exception:
+            log.exception("%s: failed; trying again on the next beat", name)
