@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 8 * 1024**3
     query_limit_max: int = Field(default=1000, description="rows one data-API page may return")
     serve_memory_mb: int = Field(default=1024, description="DuckDB memory limit per served version")
+    objection_workdays: int = Field(default=5, description="working days to answer an objection")
     smtp_host: str = Field(
         default="", description="SMTP server for e-mail notices; empty: inbox only"
     )

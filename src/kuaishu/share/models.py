@@ -80,3 +80,37 @@ class ShareGrant(Base):
     state_reason: Mapped[str] = mapped_column(Text, default="", comment="why suspended/revoked")
     created_by: Mapped[int | None] = mapped_column(comment="user id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")
+
+
+class Objection(Base):
+    """疑义校核: a consuming department says specific records or fields are wrong, with evidence;
+    the provider corrects them in a named later version, or rejects with a reason, in time."""
+
+    __tablename__ = "share_objections"
+    __table_args__ = (
+        Index("ix_share_objections_provider_state", "provider_department_id", "state"),
+        {"comment": "疑义数据校核"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_entries.id", ondelete="RESTRICT"), index=True, comment="目录条目"
+    )
+    grant_id: Mapped[int | None] = mapped_column(comment="the grant it was read under")
+    provider_department_id: Mapped[int] = mapped_column(comment="提供部门")
+    consumer_department_id: Mapped[int] = mapped_column(comment="提出部门")
+    raised_by: Mapped[int | None] = mapped_column(comment="user id")
+    version_number: Mapped[int] = mapped_column(comment="the version found wrong")
+    records: Mapped[list[str]] = mapped_column(
+        JSON, default=list, comment="key values of the records"
+    )
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list, comment="the fields in doubt")
+    description: Mapped[str] = mapped_column(Text, comment="what is wrong")
+    evidence: Mapped[str] = mapped_column(Text, default="", comment="依据（如权威证照、现场核实）")
+    state: Mapped[str] = mapped_column(String(16), comment="submitted | corrected | rejected")
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")
+    due_on: Mapped[date] = mapped_column(Date, comment="答复期限（工作日）")
+    answered_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
+    answered_by: Mapped[int | None] = mapped_column(comment="user id")
+    corrected_in: Mapped[int | None] = mapped_column(comment="the version number that corrects it")
+    reason: Mapped[str] = mapped_column(Text, default="", comment="答复说明")

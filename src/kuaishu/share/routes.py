@@ -19,15 +19,18 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
 from kuaishu.calendar import china_today
 from kuaishu.i18n import gettext_
-from kuaishu.share import grants, services
+from kuaishu.share import grants, objections, services
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
 from kuaishu.share.models import ShareApplication, ShareGrant
 from kuaishu.share.schemas import (
+    AnswerIn,
     ApplicationOut,
     ApplyIn,
     ApplyOut,
     ApproveIn,
     GrantOut,
+    ObjectionIn,
+    ObjectionOut,
     ReasonIn,
     RenewIn,
 )
@@ -432,4 +435,52 @@ def usage(
     return Response(
         orjson.dumps({"items": [dict(zip(keys, r, strict=True)) for r in rows]}),
         media_type="application/json",
+    )
+
+
+# Objections (疑义校核) --------------------------------------------------------------------------
+
+
+@router.post(
+    "/grants/{grant_id}/objections",
+    response_model=ObjectionOut,
+    status_code=201,
+    summary="提出数据疑义（所列记录、字段有误，附依据）",
+)
+def raise_objection(
+    grant_id: int, body: ObjectionIn, db: SessionDep, actor: CurrentActor
+) -> object:
+    grant = services.get_grant(db, grant_id)
+    return objections.raise_objection(
+        db,
+        actor=actor,
+        grant=grant,
+        records=body.records,
+        fields=body.fields,
+        description=body.description,
+        evidence=body.evidence,
+    )
+
+
+@router.get("/objections", response_model=list[ObjectionOut], summary="疑义（提出的与收到的）")
+def list_objections(db: SessionDep, actor: CurrentActor) -> object:
+    return objections.objections(db, actor=actor)
+
+
+@router.get("/objections/{objection_id}", response_model=ObjectionOut, summary="疑义")
+def get_objection(objection_id: int, db: SessionDep, actor: CurrentActor) -> object:
+    return objections.get_objection(db, objection_id, actor=actor)
+
+
+@router.post(
+    "/objections/{objection_id}/answer",
+    response_model=ObjectionOut,
+    summary="答复疑义：在新版本中更正（corrected_in），或说明理由驳回",
+)
+def answer_objection(
+    objection_id: int, body: AnswerIn, db: SessionDep, actor: CurrentActor
+) -> object:
+    objection = objections.get_objection(db, objection_id, actor=actor)
+    return objections.answer(
+        db, actor=actor, objection=objection, corrected_in=body.corrected_in, reason=body.reason
     )

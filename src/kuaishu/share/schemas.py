@@ -91,3 +91,34 @@ class ApplyOut(Output):
     kind: str = Field(description="grant：无条件共享，已授权；application：有条件共享，待答复")
     grant: GrantOut | None = None
     application: ApplicationOut | None = None
+
+
+class ObjectionIn(Input):
+    records: list[str] = Field(min_length=1, max_length=1000, description="有疑义记录的关键字段值")
+    fields: list[str] = Field(default_factory=list, description="有疑义的字段")
+    description: str = Field(min_length=2, max_length=4000, description="问题说明")
+    evidence: str = Field(default="", max_length=4000, description="依据")
+
+
+class AnswerIn(Input):
+    corrected_in: int | None = Field(default=None, ge=1, description="更正所在的版本号；不填为驳回")
+    reason: str = Field(default="", max_length=2000, description="说明（驳回时必填）")
+
+
+class ObjectionOut(Output):
+    id: int
+    entry_id: int
+    grant_id: int | None
+    provider_department_id: int
+    consumer_department_id: int
+    version_number: int
+    records: list[str]
+    fields: list[str]
+    description: str
+    evidence: str
+    state: str = Field(description="submitted 待答复；corrected 已更正；rejected 已驳回")
+    raised_at: datetime
+    due_on: date
+    answered_at: datetime | None
+    corrected_in: int | None
+    reason: str

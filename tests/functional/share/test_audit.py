@@ -93,6 +93,20 @@ def test_every_changing_share_route_is_audited(exchange: Exchange) -> None:
     )
     renew = {"expires_on": (china_today() + timedelta(days=90)).isoformat()}
     post("/grants/{grant_id}/renew", f"/grants/{grant}/renew", renew, officer, "share.grant_renew")
+    objection = post(
+        "/grants/{grant_id}/objections",
+        f"/grants/{grant}/objections",
+        {"records": [x.rows[0]["身份证号"]], "description": "金额有误"},
+        consumer,
+        "share.object",
+    )["id"]
+    post(
+        "/objections/{objection_id}/answer",
+        f"/objections/{objection}/answer",
+        {"reason": "无误"},
+        officer,
+        "share.objection_rejected",
+    )
     post(
         "/grants/{grant_id}/revoke",
         f"/grants/{grant}/revoke",
