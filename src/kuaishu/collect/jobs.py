@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun
-from kuaishu.collect.pipeline import execute, recover_stale
+from kuaishu.collect.pipeline import execute
+from kuaishu.collect.recovery import recover_stale
 from kuaishu.db import transaction
 from kuaishu.errors import AppError
 

@@ -12,12 +12,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
@@ -40,6 +39,7 @@ from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable
 from kuaishu.collect.readers import read_file
+from kuaishu.collect.recovery import mark_failed, recover_stale
 from kuaishu.collect.services import unseal
 from kuaishu.db import transaction, utcnow
 from kuaishu.errors import AppError
@@ -51,7 +51,6 @@ from kuaishu.store import storage
 from kuaishu.store.models import DatasetVersion, VersionState
 
 HEARTBEAT_SECONDS = 1.0
-STALE_AFTER = timedelta(seconds=30)
 LEASE_WAIT_SECONDS = 600
 
 
@@ -158,7 +157,7 @@ def _wait_for_lease(factory: sessionmaker[Session], entry_id: int, run_id: int) 
             return False
         if time.monotonic() > deadline:
             with transaction(factory) as session:
-                _mark_failed(
+                mark_failed(
                     session.get(LoadRun, run_id),
                     "lease_timeout",
                     "同一资源的另一加载长时间未结束，本次加载未执行。",
@@ -481,21 +480,6 @@ def _job_actor(session: Session, run: LoadRun) -> Actor:
     return actor_for(user, auth_method="job")
 
 
-def _mark_failed(
-    run: LoadRun | None,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-    status: RunStatus = RunStatus.FAILED,
-) -> None:
-    if run is None:
-        return
-    run.status = status
-    run.error_code, run.error_message, run.error_details = code, message, details
-    run.finished_at = utcnow()
-    run.phase = "已取消" if status == RunStatus.CANCELLED else "失败"
-
-
 def _fail(
     factory: sessionmaker[Session], run_id: int, error: BaseException, progress: Progress
 ) -> None:
@@ -530,7 +514,7 @@ def _fail(
         run.log = (
             list(run.log or []) + progress.log + [{"at": utcnow().isoformat(), "message": message}]
         )
-        _mark_failed(
+        mark_failed(
             run,
             code,
             message,
@@ -569,42 +553,3 @@ def _heartbeat(
                         progress.con.interrupt()
         except Exception:  # noqa: S112 - a missed beat is retried next second
             continue
-
-
-def recover_stale(session: Session, *, entry_id: int | None = None) -> list[int]:
-    """Mark runs whose process died (``kill -9``, a crash, a restart) as failed; free their lease."""
-    now = utcnow()
-    # A row locked right now belongs to a live process (publishing, beating): not ours to fail.
-    stmt = (
-        select(LoadRun).where(LoadRun.status == RunStatus.RUNNING).with_for_update(skip_locked=True)
-    )
-    if entry_id is not None:
-        stmt = stmt.where(LoadRun.entry_id == entry_id)
-    recovered: list[int] = []
-    for run in session.scalars(stmt):
-        if not _is_dead(run, now):
-            continue
-        _mark_failed(
-            run,
-            "load_interrupted",
-            "加载进程意外中断（如被强制终止或服务重启）；此前发布的数据版本未受影响。",
-        )
-        versions.release_lease(session, run.entry_id, run.id)
-        recovered.append(run.id)
-    return recovered
-
-
-def _is_dead(run: LoadRun, now: Any) -> bool:
-    """Its process is gone (same host), or it has not been heard from for a while."""
-    if run.heartbeat_at is None or now - run.heartbeat_at > STALE_AFTER:
-        return True
-    host, _, pid = (run.worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

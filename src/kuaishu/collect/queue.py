@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from kuaishu.collect import pipeline
+from kuaishu.collect import pipeline, recovery
 from kuaishu.collect.models import LoadRun
 from kuaishu.db import transaction
 from kuaishu.errors import AppError, NotFound
@@ -125,7 +125,7 @@ async def _recover(context: procrastinate.JobContext, timestamp: int) -> None:
 
 def _recover_runs(factory: sessionmaker[Session]) -> list[int]:
     with transaction(factory) as session:
-        return pipeline.recover_stale(session)
+        return recovery.recover_stale(session)
 
 
 class QueueRunner:
