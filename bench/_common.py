@@ -387,10 +387,9 @@ def load(
             session, dataset, user.roles[0].department_id, f"{dataset.title}（{csv.stem}）"
         )
         if rules or masking:
-            from kuaishu.accounts.auth import actor_for as _actor_for
             from kuaishu.clean.services import set_policy, set_rules
 
-            owner = _actor_for(user, auth_method="cli")
+            owner = actor_for(user, auth_method="cli")
             if rules:
                 set_rules(session, actor=owner, entry=entry, rules=rules)
             if masking:

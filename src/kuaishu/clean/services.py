@@ -68,6 +68,10 @@ class Mask:
     def type(self, column_type: str) -> str:
         return output_type(self.method, self.params, column_type)
 
+    @property
+    def windowed(self) -> bool:
+        return self.method == MaskMethod.SHUFFLE
+
 
 @dataclass(frozen=True)
 class ChannelMasks:

@@ -95,6 +95,8 @@ def deliver(factory: sessionmaker[Session]) -> int:
                 .limit(200)
             )
         )
+        if not pending:  # the beat runs every 30 s: no connection when nothing waits
+            return 0
         sent = 0
         try:
             with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:

@@ -7,24 +7,24 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import Denied, authorize
+from kuaishu.authz import Denied, authorize, check
 from kuaishu.calendar import china_today
 from kuaishu.catalog.services import get_entry
 from kuaishu.clean.services import Channel, masks_for
 from kuaishu.errors import Conflict, ValidationFailed
 from kuaishu.security import audit
+from kuaishu.security.models import AuditEvent, Outcome
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
-from kuaishu.share.services import tell_consumer
+from kuaishu.share.services import LISTED, on_either_side, tell_consumer
 from kuaishu.store.reads import Served
 from kuaishu.store.services import current_version, get_version
 
@@ -207,20 +207,19 @@ class Usage:
     denied: int
 
 
-def usage(session: Session, *, actor: Actor, grant_ids: Sequence[int] | None = None) -> list[Usage]:
+def grants_of(session: Session, *, actor: Actor) -> list[ShareGrant]:
+    """The grants the actor's departments hold or gave, newest first."""
+    stmt = on_either_side(select(ShareGrant), ShareGrant, actor)
+    return list(session.scalars(stmt.order_by(ShareGrant.id.desc()).limit(LISTED)))
+
+
+def usage(session: Session, *, actor: Actor) -> list[Usage]:
     """Calls, rows and downloads per grant, counted from the audit trail (every read is there):
     the grants the actor's departments provide, or every grant for the operator."""
-    from sqlalchemy import case, func
-
-    from kuaishu.authz import check
-    from kuaishu.security.models import AuditEvent, Outcome
-
     authorize(actor, "share.browse")
     grants = select(ShareGrant)
     if check(actor, "share.arbitrate", None) is None:
         grants = grants.where(ShareGrant.provider_department_id.in_(actor.department_ids))
-    if grant_ids:
-        grants = grants.where(ShareGrant.id.in_(grant_ids))
     found = {g.id: g for g in session.scalars(grants.order_by(ShareGrant.id))}
     if not found:
         return []

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import Role
-from kuaishu.authz import authorize, check
+from kuaishu.authz import authorize
 from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.services import get_entry
 from kuaishu.db import utcnow
@@ -21,7 +21,7 @@ from kuaishu.notify.services import notify
 from kuaishu.security import audit
 from kuaishu.settings import get_settings
 from kuaishu.share.models import Objection, ShareGrant
-from kuaishu.share.services import tell_consumer
+from kuaishu.share.services import LISTED, on_either_side, tell_consumer
 from kuaishu.store.services import current_version, get_version
 
 
@@ -150,14 +150,5 @@ def answer(
 
 def objections(session: Session, *, actor: Actor) -> list[Objection]:
     """Both sides' objections (every one for the operator), newest first."""
-    authorize(actor, "share.browse")
-    stmt = select(Objection).order_by(Objection.id.desc())
-    if check(actor, "share.arbitrate", None) is None:
-        mine = actor.department_ids
-        stmt = stmt.where(
-            or_(
-                Objection.provider_department_id.in_(mine),
-                Objection.consumer_department_id.in_(mine),
-            )
-        )
-    return list(session.scalars(stmt.limit(500)))
+    stmt = on_either_side(select(Objection), Objection, actor)
+    return list(session.scalars(stmt.order_by(Objection.id.desc()).limit(LISTED)))

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import or_, select
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import authorize
@@ -93,35 +92,13 @@ def apply(entry_id: int, body: ApplyIn, db: SessionDep, actor: CurrentActor) -> 
     return ApplyOut(kind="application", application=application_out(made))
 
 
-def _mine(actor: Actor) -> set[int]:
-    return actor.department_ids
-
-
 @router.get("/applications", response_model=list[ApplicationOut], summary="我方提出的与收到的申请")
 def list_applications(
     db: SessionDep,
     actor: CurrentActor,
     state: Annotated[ApplicationState | None, Query(description="状态")] = None,
 ) -> list[ApplicationOut]:
-    authorize(actor, "share.browse")
-    stmt = select(ShareApplication).order_by(ShareApplication.id.desc())
-    if authorize_operator(actor) is None:
-        departments = _mine(actor)
-        stmt = stmt.where(
-            or_(
-                ShareApplication.consumer_department_id.in_(departments),
-                ShareApplication.provider_department_id.in_(departments),
-            )
-        )
-    if state is not None:
-        stmt = stmt.where(ShareApplication.state == state)
-    return [application_out(a) for a in db.scalars(stmt.limit(500))]
-
-
-def authorize_operator(actor: Actor) -> object:
-    from kuaishu.authz import check
-
-    return check(actor, "share.arbitrate", None)
+    return [application_out(a) for a in services.applications(db, actor=actor, state=state)]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, summary="共享申请")
@@ -199,17 +176,7 @@ def resubmit(
 
 @router.get("/grants", response_model=list[GrantOut], summary="我方获得的与授出的授权")
 def list_grants(db: SessionDep, actor: CurrentActor) -> list[GrantOut]:
-    authorize(actor, "share.browse")
-    stmt = select(ShareGrant).order_by(ShareGrant.id.desc())
-    if authorize_operator(actor) is None:
-        departments = _mine(actor)
-        stmt = stmt.where(
-            or_(
-                ShareGrant.consumer_department_id.in_(departments),
-                ShareGrant.provider_department_id.in_(departments),
-            )
-        )
-    return [grant_out(g) for g in db.scalars(stmt.limit(500))]
+    return [grant_out(g) for g in grants.grants_of(db, actor=actor)]
 
 
 @router.get("/grants/{grant_id}", response_model=GrantOut, summary="共享授权")

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import Role
-from kuaishu.authz import authorize
+from kuaishu.authz import authorize, check
 from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.enums import EntryStatus, ShareType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
@@ -36,7 +36,7 @@ from kuaishu.share.enums import (
     ApplicationState,
     GrantState,
 )
-from kuaishu.share.models import ShareApplication, ShareGrant
+from kuaishu.share.models import Objection, ShareApplication, ShareGrant
 from kuaishu.store.plan import Column
 from kuaishu.store.query import PlanBuilder
 
@@ -241,6 +241,34 @@ def _new_grant(
     session.add(grant)
     session.flush()
     return grant
+
+
+Between = TypeVar("Between", ShareApplication, ShareGrant, Objection)
+LISTED = 500
+
+
+def on_either_side(
+    stmt: Select[tuple[Between]], model: type[Between], actor: Actor
+) -> Select[tuple[Between]]:
+    """``stmt`` narrowed to what the actor's departments provide or consume — unless the actor
+    is the operator, who oversees every department's exchange."""
+    authorize(actor, "share.browse")
+    if check(actor, "share.arbitrate", None) is not None:
+        return stmt
+    mine = actor.department_ids
+    return stmt.where(
+        or_(model.provider_department_id.in_(mine), model.consumer_department_id.in_(mine))
+    )
+
+
+def applications(
+    session: Session, *, actor: Actor, state: ApplicationState | None = None
+) -> list[ShareApplication]:
+    """The applications the actor's departments made or received, newest first."""
+    stmt = on_either_side(select(ShareApplication), ShareApplication, actor)
+    if state is not None:
+        stmt = stmt.where(ShareApplication.state == state)
+    return list(session.scalars(stmt.order_by(ShareApplication.id.desc()).limit(LISTED)))
 
 
 def get_application(session: Session, application_id: int) -> ShareApplication:

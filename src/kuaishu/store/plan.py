@@ -65,6 +65,11 @@ class Shown(Protocol):
 
     def type(self, column_type: str) -> str: ...
 
+    @property
+    def windowed(self) -> bool:
+        """The expression is a window over other rows (so rows have no order of their own)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Output:
@@ -75,6 +80,7 @@ class Output:
     type: str
     item_type: str | None = None
     text: bool = False  # text cells get formula neutralisation in spreadsheet formats
+    windowed: bool = False  # computed over other rows (the shuffle mask)
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class ReadPlan:
         """The SELECT of this plan; with ``cursor_columns`` the sort values and rowid follow."""
         parts = [_output_sql(o, formula_safe) for o in self.outputs]
         # A window function (the shuffle mask) gives no insertion order to take a window from.
-        windowed = any(" OVER " in o.sql for o in self.outputs)
+        windowed = any(o.windowed for o in self.outputs)
         if self.keyed and not self.order and self.limit is not None and not windowed:
             return self._first_rows(parts, cursor_columns=cursor_columns)
         if cursor_columns and self.keyed:

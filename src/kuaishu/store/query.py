@@ -258,6 +258,7 @@ class PlanBuilder:
             type=shown,
             item_type=column.item_type,
             text=shown == "VARCHAR",
+            windowed=mask.windowed,
         )
 
     def build(

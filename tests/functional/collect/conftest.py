@@ -12,17 +12,20 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.models import Department
 from kuaishu.accounts.roles import Role
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.db import make_sessionmaker, transaction
+from kuaishu.security.models import AuditEvent
 from kuaishu.web.app import create_app
 from tests import factories as f
+from tests.http import ok, refused
 from tests.unit.collect.conftest import data_dir, factory, load_engine
 
-__all__ = ["data_dir", "factory", "load_engine"]
+__all__ = ["data_dir", "factory", "load_engine", "ok", "refused"]
 
 API = "/api/v1/collect"
 
@@ -102,16 +105,12 @@ def bureau(factory: sessionmaker[Session], staff: Staff) -> Bureau:
     )
 
 
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def refused(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    return error
+def audit_events(factory: sessionmaker[Session], action: str) -> list[AuditEvent]:
+    """The recorded events of ``action``, read in a transaction of their own."""
+    with transaction(factory) as db:
+        events = list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        db.expunge_all()
+    return events
 
 
 def finished(client: TestClient, run_id: int, headers: dict[str, str]) -> dict[str, Any]:

@@ -10,13 +10,10 @@ from urllib.parse import quote
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kuaishu.db import transaction
-from kuaishu.security.models import AuditEvent
 from kuaishu.web.app import create_app
-from tests.functional.collect.conftest import API, Bureau, finished, ok, upload
+from tests.functional.collect.conftest import API, Bureau, audit_events, finished, ok, upload
 from tests.unit.security.test_audit_trail import all_routes
 
 GOOD = "地区,人口\n贵阳市,598.7\n遵义市,660.6\n".encode()
@@ -31,13 +28,6 @@ QUESTIONS = {
     ("POST", "/api/v1/collect/entries/{entry_id}/mapping/propose"),
     ("POST", "/api/v1/collect/entries/{entry_id}/mapping/propose/upload"),
 }
-
-
-def _events(factory: sessionmaker[Session], action: str) -> list[AuditEvent]:
-    with transaction(factory) as db:
-        found = list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-        db.expunge_all()
-    return found
 
 
 def _department_table(tmp_path: Path) -> str:
@@ -203,6 +193,6 @@ def test_every_changing_collect_and_data_route_is_audited(
     )
     for (method, path), (response, action) in calls.items():
         assert response.status_code in (200, 201, 202), (method, path, response.text)
-        assert [e for e in _events(factory, action) if e.outcome == "success"], (
+        assert [e for e in audit_events(factory, action) if e.outcome == "success"], (
             f"{method} {path} left no {action} event"
         )

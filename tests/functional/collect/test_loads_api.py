@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kuaishu.db import transaction
-from kuaishu.security.models import AuditEvent
 from kuaishu.store import storage
-from tests.functional.collect.conftest import API, Bureau, finished, load, ok, refused, upload
+from tests.functional.collect.conftest import (
+    API,
+    Bureau,
+    audit_events,
+    finished,
+    load,
+    ok,
+    refused,
+    upload,
+)
 
 GOOD = "地区,人口\n贵阳市,598.7\n遵义市,660.6\n六盘水市,303.2\n".encode()
 
@@ -28,13 +34,6 @@ def versions(client: TestClient, bureau: Bureau) -> list[dict[str, Any]]:
 def served(client: TestClient, bureau: Bureau) -> dict[str, Any] | None:
     body = ok(client.get(f"{API}/entries/{bureau.entry.id}", headers=bureau.member))
     return body["current_version"]  # type: ignore[no-any-return]
-
-
-def audit_events(factory: sessionmaker[Session], action: str) -> list[AuditEvent]:
-    with transaction(factory) as db:
-        events = list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-        db.expunge_all()
-    return events
 
 
 def test_upload_with_a_chinese_name_becomes_version_1(

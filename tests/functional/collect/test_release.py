@@ -7,14 +7,12 @@ from __future__ import annotations
 import random
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.roles import Role
 from kuaishu.db import transaction
-from kuaishu.security.models import AuditEvent
 from tests import factories as f
-from tests.functional.collect.conftest import API, Staff, load, ok, refused
+from tests.functional.collect.conftest import API, Staff, audit_events, load, ok, refused
 
 ITEMS = [("编号", "C"), ("年龄", "I"), ("性别", "C"), ("邮编", "C"), ("诊断", "C")]
 
@@ -26,13 +24,6 @@ def _patients(n: int) -> bytes:
         age, sex = rng.randint(20, 69), rng.choice("男女")
         lines.append(f"P{i:04d},{age},{sex},55{rng.randint(0, 9)}00{rng.randint(1, 9)},感冒")
     return ("\n".join(lines) + "\n").encode()
-
-
-def _events(factory: sessionmaker[Session], action: str) -> list[AuditEvent]:
-    with transaction(factory) as db:
-        found = list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-        db.expunge_all()
-    return found
 
 
 def test_below_k_is_held_back_until_generalised_or_overridden(
@@ -64,7 +55,7 @@ def test_below_k_is_held_back_until_generalised_or_overridden(
     smallest = release["combinations"][0]
     assert set(smallest) == {"年龄", "性别", "邮编", "count"} and smallest["count"] < 5
     assert ok(http.get(f"{API}/entries/{entry.id}", headers=h))["current_version"] is None
-    assert _events(factory, "store.release_blocked")
+    assert audit_events(factory, "store.release_blocked")
 
     publish = f"{API}/entries/{entry.id}/versions/1/publish"
     error = refused(
@@ -84,7 +75,7 @@ def test_below_k_is_held_back_until_generalised_or_overridden(
         )
     )
     assert forced["current"] is True
-    override = _events(factory, "store.publish_override")[-1]
+    override = audit_events(factory, "store.publish_override")[-1]
     assert override.details is not None
     assert override.details["reason"] == "经评估为汇总口径，风险可接受"
 

@@ -11,18 +11,7 @@ from typing import Any
 
 from kuaishu.calendar import china_today
 from tests.functional.share.conftest import API, Exchange
-
-
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def refused(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    return error
+from tests.http import ok, refused
 
 
 def apply(x: Exchange, kind: str, who: str = "consumer", **body: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from email.header import decode_header, make_header
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import update
 
@@ -15,13 +14,9 @@ from kuaishu.notify.services import deliver
 from tests.functional.share.conftest import API, Exchange
 from tests.functional.share.test_notifications import Inbox, smtp
 from tests.functional.store.conftest import load_file, write_csv
+from tests.http import ok
 
 __all__ = ["smtp"]
-
-
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def test_objection_corrected_then_another_rejected(
