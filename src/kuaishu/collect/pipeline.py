@@ -132,6 +132,7 @@ class Made:
     source_kind: str | None
     rows_duplicate: int = 0
     rules_number: int | None = None
+    masking_number: int | None = None  # the policy in force when the version was made
     release: ReleaseCheck | None = None
     quality: dict[str, Any] | None = None
 
@@ -229,7 +230,9 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         identifiers, consistency = rule_inputs(rule_set.rules if rule_set else [])
         cycle = str(entry.update_cycle) if entry.update_cycle else None
         release_plan = plan_release(session, entry)
-        pseudonymised = pseudonym_items(current_policy(session, entry.id))
+        policy = current_policy(session, entry.id)
+        pseudonymised = pseudonym_items(policy)
+        policy_number = policy.number if policy else None
         session.expunge_all()
     rules, rules_number = found_rules if found_rules else (None, None)
     if not targets:
@@ -324,6 +327,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         source_kind=source_kind,
         rows_duplicate=converted.rows_duplicates,
         rules_number=rules_number,
+        masking_number=policy_number,
         release=release,
         quality=quality,
     )
@@ -396,6 +400,7 @@ def _publish(
                 "mapping": made.mapping,
                 "catalog_revision": made.revision_id,
                 "cleaning_rules": made.rules_number,
+                "masking_policy": made.masking_number,
                 "incremental": made.raw.extra.get("incremental"),
             },
         )

@@ -115,6 +115,7 @@ def test_rules_clean_check_and_reconcile(
     assert first["出生日期"] == "1949-12-31"
     versions = ok(http.get(f"{API}/entries/{entry.id}/versions", headers=h))
     assert versions[0]["lineage"]["cleaning_rules"] == 1
+    assert versions[0]["lineage"]["masking_policy"] is None  # none set for this entry
 
 
 def test_fixed_quarantine_rows_load_again_onto_the_version(

@@ -108,6 +108,7 @@ def test_below_k_is_held_back_until_generalised_or_overridden(
     versions = ok(http.get(f"{API}/entries/{entry.id}/versions", headers=h))
     assert versions[0]["number"] == 2 and versions[0]["current"] is True, again
     assert versions[0]["quality"]["release"]["passed"] is True
+    assert versions[0]["lineage"]["masking_policy"] == 2  # the generalising policy made it pass
     assert versions[0]["quality"]["release"]["smallest"] >= 5
 
 
