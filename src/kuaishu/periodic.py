@@ -1,5 +1,5 @@
 """Work every process does on the scheduler's beat besides scheduled loads: reminders and
-escalation of share applications, and the e-mail of pending notifications. Each task is
+escalation of share applications, deliveries of subscriptions, and the e-mail of pending notifications. Each task is
 idempotent (what it sends is marked sent in the same transaction), so any number of processes
 may run it; a failing task is logged and tried again on the next beat."""
 
@@ -15,8 +15,14 @@ log = logging.getLogger(__name__)
 def run_periodic(factory: sessionmaker[Session]) -> None:
     from kuaishu.notify.services import deliver
     from kuaishu.share.reminders import tick as share_reminders
+    from kuaishu.share.subscriptions import deliver_due
 
-    for name, task in (("share reminders", share_reminders), ("e-mail", deliver)):
+    tasks = (
+        ("share reminders", share_reminders),
+        ("subscriptions", deliver_due),
+        ("e-mail", deliver),
+    )
+    for name, task in tasks:
         try:
             task(factory)
         except Exception:

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     )
     smtp_port: int = 25
     smtp_from: str = "kuaishu@localhost"
+    push_timeout_seconds: float = Field(default=10.0, description="one push delivery's timeout")
+    push_retry_seconds: float = Field(
+        default=10.0, description="first retry of a failed delivery; doubles each time"
+    )
+    push_retry_max_seconds: float = Field(default=3600.0, description="longest wait between tries")
     k_anonymity: int = Field(
         default=5, ge=2, description="k below which opened data is not published (release check)"
     )

@@ -158,6 +158,7 @@ SHARE: dict[str, dict[str, set[str]]] = {
     },
     "share.view": {"any": STAFF},
     "share.read": {"own": set(), "other": READERS},
+    "share.subscribe": {"own": set(), "other": READERS},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT, **SHARE}
 

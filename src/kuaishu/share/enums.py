@@ -29,6 +29,21 @@ class AccessMethod(StrEnum):
     LOOKUP = "lookup"  # 联机查询
     DOWNLOAD = "download"  # 批量下载
     QUERY = "query"  # 接口查询
+    SUBSCRIBE = "subscribe"  # 数据订阅（增量变更：拉取或推送）
+    SYNC = "sync"  # 库表同步（写入使用部门的数据库）
+
+
+class SubscriptionMode(StrEnum):
+    """How a subscription's changes reach the consumer."""
+
+    PUSH = "push"  # 推送到登记的接收地址
+    SYNC = "sync"  # 同步到使用部门的数据库表
+
+
+class SubscriptionState(StrEnum):
+    ACTIVE = "active"  # 运行中
+    PAUSED = "paused"  # 已暂停（使用部门暂停）
+    STOPPED = "stopped"  # 已停止（不再投递）
 
 
 # application state → the states it may move to
@@ -63,5 +78,13 @@ LABELS = {
         AccessMethod.LOOKUP: "联机查询",
         AccessMethod.DOWNLOAD: "批量下载",
         AccessMethod.QUERY: "接口查询",
+        AccessMethod.SUBSCRIBE: "数据订阅",
+        AccessMethod.SYNC: "库表同步",
+    },
+    "SubscriptionMode": {SubscriptionMode.PUSH: "推送", SubscriptionMode.SYNC: "库表同步"},
+    "SubscriptionState": {
+        SubscriptionState.ACTIVE: "运行中",
+        SubscriptionState.PAUSED: "已暂停",
+        SubscriptionState.STOPPED: "已停止",
     },
 }

@@ -195,7 +195,7 @@ def served_by_grant(
 
 # Usage ---------------------------------------------------------------------------------------------
 
-READ_ACTIONS = ("data.query", "data.lookup", "data.download")
+READ_ACTIONS = ("data.query", "data.lookup", "data.download", "data.changes")
 
 
 @dataclass(frozen=True)

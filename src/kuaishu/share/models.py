@@ -9,7 +9,12 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kuaishu.db import Base, str_enum, utcnow
-from kuaishu.share.enums import ApplicationState, GrantState
+from kuaishu.share.enums import (
+    ApplicationState,
+    GrantState,
+    SubscriptionMode,
+    SubscriptionState,
+)
 
 
 class ShareApplication(Base):
@@ -114,3 +119,42 @@ class Objection(Base):
     answered_by: Mapped[int | None] = mapped_column(comment="user id")
     corrected_in: Mapped[int | None] = mapped_column(comment="the version number that corrects it")
     reason: Mapped[str] = mapped_column(Text, default="", comment="答复说明")
+
+
+class Subscription(Base):
+    """A grant's change feed delivered to the consumer: pushed to its endpoint (signed, retried
+    with back-off) or written into a table of its own database. ``cursor`` is how far the consumer
+    has acknowledged; a batch is sent again, under the same delivery id, until it is."""
+
+    __tablename__ = "share_subscriptions"
+    __table_args__ = (
+        Index("ix_share_subscriptions_due", "state", "next_attempt_at"),
+        {"comment": "数据订阅"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("share_grants.id", ondelete="RESTRICT"), index=True, comment="共享授权"
+    )
+    entry_id: Mapped[int] = mapped_column(comment="目录条目")
+    consumer_department_id: Mapped[int] = mapped_column(comment="使用部门")
+    mode: Mapped[SubscriptionMode] = mapped_column(str_enum(SubscriptionMode, 16))
+    state: Mapped[SubscriptionState] = mapped_column(str_enum(SubscriptionState, 16))
+    endpoint: Mapped[str] = mapped_column(String(500), default="", comment="推送地址")
+    target_url: Mapped[str] = mapped_column(
+        String(500), default="", comment="同步目标数据库地址（不含密码）"
+    )
+    target_table: Mapped[str] = mapped_column(String(128), default="", comment="同步目标表")
+    secret: Mapped[str] = mapped_column(
+        Text, default="", comment="SM4-sealed: the signing key (push) or database password (sync)"
+    )
+    cursor: Mapped[str] = mapped_column(String(64), comment="acknowledged up to (position.change)")
+    batch_size: Mapped[int] = mapped_column(default=500, comment="changes per delivery")
+    attempts: Mapped[int] = mapped_column(default=0, comment="failed attempts in a row")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
+    lease_until: Mapped[datetime | None] = mapped_column(comment="a deliverer holds it until")
+    last_error: Mapped[str] = mapped_column(Text, default="", comment="the last failure")
+    last_delivered_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
+    delivered: Mapped[int] = mapped_column(default=0, comment="changes acknowledged so far")
+    created_by: Mapped[int | None] = mapped_column(comment="user id (deliveries act for them)")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")

@@ -63,3 +63,8 @@ policy(
 # (who read the trail and nothing else) nor an operator seated there.
 CONSUMER_READERS = in_department(*APPLICANT_ROLES, department_of=_consumer)
 policy("share.read", "按授权查询、下载共享数据", CONSUMER_READERS, scope="read")
+policy(
+    "share.subscribe",
+    "登记、暂停、停止数据订阅（推送或库表同步）",
+    CONSUMER_READERS,
+)

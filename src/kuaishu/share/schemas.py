@@ -8,7 +8,13 @@ from typing import Any
 from pydantic import Field
 
 from kuaishu.schemas import Input, Output
-from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
+from kuaishu.share.enums import (
+    AccessMethod,
+    ApplicationState,
+    GrantState,
+    SubscriptionMode,
+    SubscriptionState,
+)
 
 
 class ApplyIn(Input):
@@ -122,3 +128,44 @@ class ObjectionOut(Output):
     answered_at: datetime | None
     corrected_in: int | None
     reason: str
+
+
+class SubscribeIn(Input):
+    mode: SubscriptionMode = Field(description="push：推送到接收地址；sync：同步到数据库表")
+    endpoint: str = Field(default="", max_length=500, description="推送地址（push）")
+    target_url: str = Field(
+        default="",
+        max_length=500,
+        description="目标数据库地址，不含密码（sync），如 postgresql+psycopg://user@host/db",
+    )
+    target_table: str = Field(default="", max_length=63, description="目标表（sync）")
+    password: str = Field(default="", max_length=500, description="目标数据库密码（加密保存）")
+    since_version: int | None = Field(
+        default=None, ge=1, description="从该版本之后的变更开始；不填则从头（全部行作为新增）"
+    )
+    batch_size: int = Field(default=500, ge=1, le=5000, description="每批变更条数")
+
+
+class SubscriptionOut(Output):
+    id: int
+    grant_id: int
+    entry_id: int
+    consumer_department_id: int
+    mode: SubscriptionMode
+    state: SubscriptionState
+    endpoint: str
+    target_url: str
+    target_table: str
+    cursor: str
+    batch_size: int
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str
+    last_delivered_at: datetime | None
+    delivered: int
+    created_at: datetime
+
+
+class SubscribedOut(Output):
+    subscription: SubscriptionOut
+    secret: str | None = Field(default=None, description="推送签名密钥（HMAC-SM3），只显示这一次")

@@ -49,6 +49,11 @@ class Connections:
             if found is not None and found[0] == identity:
                 self.open.move_to_end(key)
                 return found[1].cursor()
+            if found is not None:
+                # The file was replaced (a version folder made again after a crash): close the
+                # old connection first, or DuckDB would hand back its cached, stale database.
+                del self.open[key]
+                found[1].close()
             con = _connect(path)
             self.open[key] = (identity, con)
             self.open.move_to_end(key)

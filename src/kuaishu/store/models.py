@@ -63,3 +63,31 @@ class DatasetVersion(Base):
     published_at: Mapped[datetime | None] = mapped_column(comment="(UTC)")
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="how it was made")
     quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="quality report")
+
+
+class DatasetChange(Base):
+    """One step of an entry's change feed: the served version moved from one version to another
+    (a new load, or a roll back). Its changes — rows added, changed, removed, by key — are worked
+    out from the two versions when first asked for, and before either version's files go."""
+
+    __tablename__ = "dataset_changes"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "position"),
+        {"comment": "变更记录 — the served version's moves, in order"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_entries.id", ondelete="RESTRICT"), index=True, comment="目录条目"
+    )
+    position: Mapped[int] = mapped_column(comment="1, 2, … within the entry")
+    from_version_id: Mapped[int | None] = mapped_column(comment="served before (NULL: nothing)")
+    to_version_id: Mapped[int] = mapped_column(comment="served after")
+    to_number: Mapped[int] = mapped_column(comment="the version number served after")
+    made_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")
+    path: Mapped[str | None] = mapped_column(
+        String(400), comment="changes file, relative to the data dir (NULL: not worked out yet)"
+    )
+    added: Mapped[int | None] = mapped_column(comment="rows added")
+    changed: Mapped[int | None] = mapped_column(comment="rows changed")
+    removed: Mapped[int | None] = mapped_column(comment="rows removed")

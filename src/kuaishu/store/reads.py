@@ -127,7 +127,7 @@ def served(
     return Served(entry, version, grant, masking)
 
 
-def _record(
+def record_read(
     session: Session,
     actor: Actor,
     action: str,
@@ -183,7 +183,7 @@ def query_data(
     next_cursor = None
     if page.last is not None:
         next_cursor = encode_cursor(target.version.number, request.sort, page.last)
-    _record(
+    record_read(
         session,
         actor,
         "data.query",
@@ -239,7 +239,7 @@ def lookup(
         page = engine.fetch_page(cur, plan)
     finally:
         cur.close()
-    _record(
+    record_read(
         session,
         actor,
         "data.lookup",
@@ -351,7 +351,7 @@ def download(
         )
     plan = target.scoped(target.builder().build(request, limit_max=None))
     rows, exact = _expected_rows(target, plan)
-    _record(
+    record_read(
         session,
         actor,
         "data.download",

@@ -16,6 +16,7 @@ from kuaishu.db import utcnow
 from kuaishu.errors import Conflict, NotFound
 from kuaishu.security import audit
 from kuaishu.settings import get_settings
+from kuaishu.store import changes
 from kuaishu.store.models import Dataset, DatasetVersion, VersionState
 
 LEASE = timedelta(seconds=60)
@@ -111,7 +112,9 @@ def make_current(session: Session, version: DatasetVersion) -> None:
         )
     version.state = VersionState.PUBLISHED
     version.published_at = version.published_at or utcnow()
+    previous = dataset.current_version_id
     dataset.current_version_id = version.id
+    changes.record_step(session, version.entry_id, previous, version)
 
 
 def publish_version(
@@ -169,17 +172,18 @@ def publish_version(
 def retire_old(session: Session, entry_id: int) -> list[str]:
     """Mark versions beyond the newest ``keep_versions`` retired (never the current one).
 
-    Returns their folders, for the caller to delete once the transaction has committed.
+    Returns their folders, for the caller to delete once the transaction has committed. The
+    change feed's steps that read them are worked out first, so no change is lost with them.
     """
     dataset = dataset_for(session, entry_id)
     live = [v for v in versions_of(session, entry_id) if v.state != VersionState.RETIRED]
-    folders: list[str] = []
-    for version in live[max(dataset.keep_versions, 1) :]:
-        if version.id == dataset.current_version_id:
-            continue
+    going = [
+        v for v in live[max(dataset.keep_versions, 1) :] if v.id != dataset.current_version_id
+    ]
+    changes.materialize_touching(session, {v.id for v in going})
+    for version in going:
         version.state = VersionState.RETIRED
-        folders.append(version.path)
-    return folders
+    return [v.path for v in going]
 
 
 def referenced_paths(session: Session, entry_id: int) -> set[str]:

@@ -100,6 +100,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.share import routes as share_routes
+    from kuaishu.share import subscription_routes
     from kuaishu.store import routes as store_routes
     from kuaishu.web import system
 
@@ -112,6 +113,7 @@ def _include_routers(app: FastAPI) -> None:
         clean_routes,
         store_routes,
         share_routes,
+        subscription_routes,
         notify_routes,
         account_pages,
         admin_pages,

@@ -114,6 +114,26 @@ def test_every_changing_share_route_is_audited(exchange: Exchange) -> None:
         officer,
         "share.grant_revoked",
     )
+    subscribing = x.client.post(
+        f"{API}/entries/{x.entries['unconditional']['id']}/applications",
+        json={"purpose": "同步", "methods": ["subscribe"]},
+        headers=consumer,
+    ).json()["grant"]["id"]
+    subscription = post(
+        "/grants/{grant_id}/subscriptions",
+        f"/grants/{subscribing}/subscriptions",
+        {"mode": "push", "endpoint": "http://127.0.0.1:9/changes"},
+        consumer,
+        "share.subscribe",
+    )["subscription"]["id"]
+    for verb, action in (("pause", "paused"), ("resume", "active"), ("stop", "stopped")):
+        post(
+            f"/subscriptions/{{subscription_id}}/{verb}",
+            f"/subscriptions/{subscription}/{verb}",
+            {},
+            consumer,
+            f"share.subscription_{action}",
+        )
 
     changing = {
         (method, route.path)

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from kuaishu.accounts.roles import AccountKind, Role
 from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.errors import AppError
+from kuaishu.share import feed
 from kuaishu.share.enums import AccessMethod, ApplicationState, GrantState
 from kuaishu.share.grants import served_by_grant
 from kuaishu.share.models import ShareApplication, ShareGrant
@@ -36,6 +38,8 @@ READERS = {Role.CONSUMER, Role.DATA_OFFICER}
 GRANTED_FIELDS = ["身份证号", "姓名", "补助金额"]
 ROW_FILTER = [["区划代码", "520102"]]
 MASKING = [{"item": "身份证号", "method": "mask", "params": {"first": 6, "last": 4}}]
+# Granted: query, lookup and the change feed — not download, not table sync.
+GRANTED_METHODS = (AccessMethod.QUERY, AccessMethod.LOOKUP, AccessMethod.SUBSCRIBE)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Case:
             self.relation == "grantee"
             and self.role in READERS
             and self.state == "active"
-            and self.method != AccessMethod.DOWNLOAD  # granted: query and lookup only
+            and self.method in GRANTED_METHODS
         )
 
 
@@ -119,7 +123,7 @@ def grants(exchange: Exchange, departments: dict[str, int]) -> Iterator[dict[tup
                     fields=GRANTED_FIELDS,
                     row_filter=ROW_FILTER,
                     masking=MASKING,
-                    methods=[AccessMethod.QUERY, AccessMethod.LOOKUP],
+                    methods=list(GRANTED_METHODS),
                     expires_on=today - timedelta(days=1) if state == "expired" else None,
                     state=GrantState.ACTIVE if state == "expired" else GrantState(state),
                 )
@@ -145,7 +149,8 @@ def _actor(case: Case, departments: dict[str, int]) -> Actor:
 
 
 def _read(db: Session, actor: Actor, case: Case, code: str, grant_id: int | None) -> Any:
-    """The read of ``case.method``: under the grant, or — without one — through the data API."""
+    """The read of ``case.method``: under the grant (the change feed for subscribe and sync), or
+    — without one — through the data API."""
     if grant_id is None:
         locate = None
     else:
@@ -155,6 +160,16 @@ def _read(db: Session, actor: Actor, case: Case, code: str, grant_id: int | None
         def locate(number: int | None) -> reads.Served:
             return served_by_grant(db, actor=actor, grant=grant, method=case.method, number=number)
 
+    if grant_id is not None and case.method in (AccessMethod.SUBSCRIBE, AccessMethod.SYNC):
+        grant = db.get(ShareGrant, grant_id)
+        assert grant is not None
+        page = feed.read(
+            db, actor=actor, grant=grant, cursor=feed.START, limit=100, method=case.method
+        )
+        names = [o.name for o in page.outputs]
+        rows = [tuple(c["row"][n] for n in names) for c in page.changes]
+        assert all(c["op"] == "added" for c in page.changes)
+        return SimpleNamespace(outputs=page.outputs, rows=rows)
     if case.method == AccessMethod.LOOKUP:
         return reads.lookup(
             db, actor=actor, code=code, keys={"key": "520102199001010001"}, locate=locate

@@ -1,0 +1,231 @@
+"""The change feed of an entry: every move of its served version is a step, and a step's changes
+are the rows added, changed and removed between the two versions, by key.
+
+A step is recorded in the transaction that moves the version (one row, no data work). Its
+changes are worked out by DuckDB — a full outer join of the two Parquet files on the key columns
+(an ``EXCEPT ALL`` both ways for an entry without keys) — the first time someone asks, and in
+any case before either version's files are removed, so retention never loses a change. The
+result is one immutable Parquet file per step, written under a temporary name and renamed.
+
+A changes file holds, per change, its ordinal (``__ks_change``), the side (``old``/``new``) and
+the operation, then the stored columns: a change of a row has two records, its old and new
+values, so a reader can tell a row that moved into or out of its own row filter.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kuaishu.collect.raw import quote
+from kuaishu.errors import AppError
+from kuaishu.settings import get_settings
+from kuaishu.store import storage
+from kuaishu.store.models import DatasetChange, DatasetVersion, VersionState
+
+CHANGE = "__ks_change"
+SIDE = "__ks_side"
+OP = "__ks_op"
+ADDED, CHANGED, REMOVED = "added", "changed", "removed"
+OLD, NEW = "old", "new"
+
+
+def record_step(
+    session: Session, entry_id: int, previous: int | None, version: DatasetVersion
+) -> None:
+    """The served version of ``entry_id`` moved from ``previous`` to ``version``."""
+    if previous == version.id:
+        return
+    last = session.scalar(
+        select(func.max(DatasetChange.position)).where(DatasetChange.entry_id == entry_id)
+    )
+    session.add(
+        DatasetChange(
+            entry_id=entry_id,
+            position=(last or 0) + 1,
+            from_version_id=previous,
+            to_version_id=version.id,
+            to_number=version.number,
+        )
+    )
+    session.flush()
+
+
+def steps_from(session: Session, entry_id: int, position: int) -> Sequence[DatasetChange]:
+    """The steps at ``position`` and after, in order."""
+    return session.scalars(
+        select(DatasetChange)
+        .where(DatasetChange.entry_id == entry_id, DatasetChange.position >= position)
+        .order_by(DatasetChange.position)
+    ).all()
+
+
+def last_position(session: Session, entry_id: int) -> int:
+    found = session.scalar(
+        select(func.max(DatasetChange.position)).where(DatasetChange.entry_id == entry_id)
+    )
+    return int(found or 0)
+
+
+def position_of(session: Session, entry_id: int, number: int) -> int | None:
+    """The latest step that made version ``number`` the served one."""
+    found = session.scalar(
+        select(func.max(DatasetChange.position)).where(
+            DatasetChange.entry_id == entry_id, DatasetChange.to_number == number
+        )
+    )
+    return int(found) if found is not None else None
+
+
+def changes_dir(entry_id: int) -> Path:
+    return storage.data_root() / "changes" / str(entry_id)
+
+
+def materialize(session: Session, step: DatasetChange) -> Path:
+    """The step's changes file, worked out now if it has not been."""
+    if step.path is not None:
+        path = storage.resolve(step.path)
+        if path.exists():
+            return path
+    new = session.get(DatasetVersion, step.to_version_id)
+    old = session.get(DatasetVersion, step.from_version_id) if step.from_version_id else None
+    assert new is not None
+    if any(v is not None and v.state == VersionState.RETIRED for v in (old, new)):
+        raise AppError(
+            "第 {position} 步的变更已不再保留，请全量获取后从当前版本开始订阅。",
+            code="feed_gap",
+            status=410,
+            position=step.position,
+        )
+    folder = changes_dir(step.entry_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{step.position}.parquet"
+    partial = folder / f".{step.position}-{uuid.uuid4().hex}.parquet"
+    try:
+        counts = diff(old, new, partial)
+        with partial.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    step.path = storage.relative(final)
+    step.added, step.changed, step.removed = counts
+    session.flush()
+    return final
+
+
+def materialize_touching(session: Session, version_ids: set[int]) -> None:
+    """Work out every pending step that reads one of ``version_ids`` (before their files go)."""
+    if not version_ids:
+        return
+    pending = session.scalars(
+        select(DatasetChange).where(
+            DatasetChange.path.is_(None),
+            DatasetChange.from_version_id.in_(version_ids)
+            | DatasetChange.to_version_id.in_(version_ids),
+        )
+    ).all()
+    for step in pending:
+        materialize(session, step)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    settings = get_settings()
+    spill = storage.data_root() / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        config={"memory_limit": f"{settings.serve_memory_mb}MB", "temp_directory": str(spill)}
+    )
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def diff(old: DatasetVersion | None, new: DatasetVersion, target: Path) -> tuple[int, int, int]:
+    """Write the changes from ``old`` (None: nothing) to ``new`` into ``target``; the counts of
+    rows added, changed and removed."""
+    con = connect()
+    try:
+        new_file = _literal(storage.resolve(new.path) / storage.DATA_FILE)
+        con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet({new_file})")
+        if old is None:
+            con.execute("CREATE VIEW old AS SELECT * FROM new LIMIT 0")
+        else:
+            old_file = _literal(storage.resolve(old.path) / storage.DATA_FILE)
+            con.execute(f"CREATE VIEW old AS SELECT * FROM read_parquet({old_file})")
+        old_columns = [str(r[0]) for r in con.execute("DESCRIBE old").fetchall()]
+        new_columns = [str(r[0]) for r in con.execute("DESCRIBE new").fetchall()]
+        keys = [k for k in new.key_columns if old is None or k in (old.key_columns or [])]
+        same_shape = old_columns == new_columns
+        if keys and all(k in old_columns for k in keys):
+            _keyed_changes(con, keys, old_columns, new_columns)
+        else:
+            _keyless_changes(con, same_shape)
+        con.execute(
+            f"COPY (SELECT * FROM changes ORDER BY {CHANGE}, {SIDE} DESC) "
+            f"TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        found = dict(con.execute(f"SELECT {OP}, count(*) FROM ops GROUP BY {OP}").fetchall())
+        return (int(found.get(ADDED, 0)), int(found.get(CHANGED, 0)), int(found.get(REMOVED, 0)))
+    finally:
+        con.close()
+
+
+def _keyed_changes(
+    con: duckdb.DuckDBPyConnection, keys: list[str], old_columns: list[str], new_columns: list[str]
+) -> None:
+    """Rows matched on the key columns: present only in new (added), only in old (removed), or
+    in both with any common column differing (changed)."""
+    key_list = ", ".join(quote(k) for k in keys)
+    compared = [c for c in new_columns if c in old_columns and c not in keys]
+    differs = " OR ".join(f"o.{quote(c)} IS DISTINCT FROM n.{quote(c)}" for c in compared)
+    if len(compared) != len(new_columns) - len(keys) or len(old_columns) != len(new_columns):
+        differs = "true"  # a column came or went: every matched row reads differently
+    con.execute(
+        f"""CREATE TEMP TABLE ops AS
+        SELECT {key_list},
+               CASE WHEN o.__ks_o IS NULL THEN '{ADDED}'
+                    WHEN n.__ks_n IS NULL THEN '{REMOVED}' ELSE '{CHANGED}' END AS {OP},
+               row_number() OVER (ORDER BY {key_list}) AS {CHANGE}
+        FROM (SELECT *, true AS __ks_o FROM old) AS o
+        FULL OUTER JOIN (SELECT *, true AS __ks_n FROM new) AS n USING ({key_list})
+        WHERE o.__ks_o IS NULL OR n.__ks_n IS NULL OR ({differs or "false"})"""
+    )
+    on = " AND ".join(f"ops.{quote(k)} = s.{quote(k)}" for k in keys)
+    con.execute(
+        f"""CREATE VIEW changes AS
+        SELECT ops.{CHANGE}, '{OLD}' AS {SIDE}, ops.{OP}, s.*
+        FROM ops JOIN old AS s ON {on} WHERE ops.{OP} <> '{ADDED}'
+        UNION ALL BY NAME
+        SELECT ops.{CHANGE}, '{NEW}' AS {SIDE}, ops.{OP}, s.*
+        FROM ops JOIN new AS s ON {on} WHERE ops.{OP} <> '{REMOVED}'"""
+    )
+
+
+def _keyless_changes(con: duckdb.DuckDBPyConnection, same_shape: bool) -> None:
+    """Without keys a row is its values: what only the old version holds was removed, what only
+    the new one holds was added (duplicates counted, ``EXCEPT ALL``)."""
+    if same_shape:
+        removed = "SELECT * FROM old EXCEPT ALL SELECT * FROM new"
+        added = "SELECT * FROM new EXCEPT ALL SELECT * FROM old"
+    else:
+        removed, added = "SELECT * FROM old", "SELECT * FROM new"
+    con.execute(f"CREATE TEMP TABLE gone AS {removed}")
+    con.execute(f"CREATE TEMP TABLE came AS {added}")
+    con.execute(
+        f"""CREATE TEMP TABLE changes AS
+        SELECT row_number() OVER () AS {CHANGE}, '{OLD}' AS {SIDE}, '{REMOVED}' AS {OP}, r.*
+        FROM gone AS r
+        UNION ALL BY NAME
+        SELECT (SELECT count(*) FROM gone) + row_number() OVER () AS {CHANGE},
+               '{NEW}' AS {SIDE}, '{ADDED}' AS {OP}, a.*
+        FROM came AS a"""
+    )
+    con.execute(f"CREATE TEMP VIEW ops AS SELECT {OP} FROM changes")
