@@ -26,7 +26,7 @@ from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
 from kuaishu.share.services import LISTED, on_either_side, tell_consumer
 from kuaishu.store.reads import Served
-from kuaishu.store.services import current_version, get_version
+from kuaishu.store.services import entry_and_version, get_version, no_data
 
 # Grants ------------------------------------------------------------------------------------------
 
@@ -175,12 +175,14 @@ def served_by_grant(
             status=429,
             n=grant.rate_limit,
         )
-    entry = get_entry(session, grant.entry_id)
-    version = (
-        current_version(session, entry.id)
-        if number is None
-        else get_version(session, entry.id, number)
-    )
+    if number is None:
+        entry, current = entry_and_version(session, entry_id=grant.entry_id)
+        if current is None:
+            raise no_data()
+        version = current
+    else:
+        entry = get_entry(session, grant.entry_id)
+        version = get_version(session, entry.id, number)
     masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking)
     return Served(
         entry=entry,

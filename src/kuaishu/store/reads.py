@@ -34,7 +34,7 @@ from kuaishu.store.query import (
     encode_cursor,
 )
 from kuaishu.store.query import invalid as invalid_request
-from kuaishu.store.services import current_version, get_version
+from kuaishu.store.services import entry_and_version, get_version, no_data
 
 READ = "data.read_own"
 
@@ -111,11 +111,16 @@ def served(
 ) -> Served:
     """The entry ``code`` and its served version (or version ``number``), if ``actor`` may read
     it; with ``channel``, masked as that channel shows it (the owner's preview of a channel)."""
-    entry = get_entry_by_code(session, code)
+    if number is None:
+        entry, current = entry_and_version(session, code=code)
+    else:
+        entry, current = get_entry_by_code(session, code), None
     grant = authorize(actor, READ, entry)
     masking = masks_for(session, entry, channel) if channel is not None else None
     if number is None:
-        return Served(entry, current_version(session, entry.id), grant, masking)
+        if current is None:
+            raise no_data()
+        return Served(entry, current, grant, masking)
     version = get_version(session, entry.id, number)
     if version.state == VersionState.RETIRED:
         raise AppError(

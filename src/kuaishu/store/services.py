@@ -73,15 +73,46 @@ def release_lease(session: Session, entry_id: int, run_id: int) -> None:
 
 def current_version(session: Session, entry_id: int) -> DatasetVersion:
     """The version being served for ``entry_id``."""
-    dataset = session.get(Dataset, entry_id)
-    version = (
-        session.get(DatasetVersion, dataset.current_version_id)
-        if dataset and dataset.current_version_id
-        else None
+    version = session.scalar(
+        select(DatasetVersion)
+        .join(Dataset, Dataset.current_version_id == DatasetVersion.id)
+        .where(Dataset.entry_id == entry_id)
     )
     if version is None:
-        raise NotFound("该资源尚无已发布的数据。", code="no_data")
+        raise no_data()
     return version
+
+
+def entry_and_version(
+    session: Session, *, entry_id: int | None = None, code: str | None = None
+) -> tuple[CatalogEntry, DatasetVersion | None]:
+    """An entry (by id or code) and the version it serves (None: no data yet), in one query —
+    every read asks. The caller authorizes before saying there is no data."""
+    stmt = (
+        select(CatalogEntry, DatasetVersion)
+        .join(Dataset, Dataset.entry_id == CatalogEntry.id)
+        .join(DatasetVersion, DatasetVersion.id == Dataset.current_version_id)
+    )
+    stmt = (
+        stmt.where(CatalogEntry.id == entry_id)
+        if code is None
+        else stmt.where(CatalogEntry.code == code)
+    )
+    found = session.execute(stmt).first()
+    if found is not None:
+        return found[0], found[1]
+    entry = session.scalar(
+        select(CatalogEntry).where(
+            CatalogEntry.id == entry_id if code is None else CatalogEntry.code == code
+        )
+    )
+    if entry is None:
+        raise NotFound("目录条目不存在。", code="entry_not_found")
+    return entry, None
+
+
+def no_data() -> NotFound:
+    return NotFound("该资源尚无已发布的数据。", code="no_data")
 
 
 def versions_of(session: Session, entry_id: int) -> Sequence[DatasetVersion]:
@@ -177,9 +208,7 @@ def retire_old(session: Session, entry_id: int) -> list[str]:
     """
     dataset = dataset_for(session, entry_id)
     live = [v for v in versions_of(session, entry_id) if v.state != VersionState.RETIRED]
-    going = [
-        v for v in live[max(dataset.keep_versions, 1) :] if v.id != dataset.current_version_id
-    ]
+    going = [v for v in live[max(dataset.keep_versions, 1) :] if v.id != dataset.current_version_id]
     changes.materialize_touching(session, {v.id for v in going})
     for version in going:
         version.state = VersionState.RETIRED
