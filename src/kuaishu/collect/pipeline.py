@@ -46,8 +46,8 @@ from kuaishu.errors import AppError
 from kuaishu.security import audit
 from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
+from kuaishu.store import changes, storage
 from kuaishu.store import services as versions
-from kuaishu.store import storage
 from kuaishu.store.models import DatasetVersion, VersionState
 
 HEARTBEAT_SECONDS = 1.0
@@ -105,6 +105,8 @@ def execute(factory: sessionmaker[Session], run_id: int) -> None:
         # Still beating: the SM3 of a large version takes long enough to look dead otherwise.
         progress.phase, progress.percent = "校验", 95
         checksum = storage.sm3_file(staging / storage.DATA_FILE)
+        # The change feed's steps that read a version this publish retires, diffed now.
+        changes.work_out_before_publishing(factory, entry_id)
         progress.check()
         stop.set()
         beat.join()

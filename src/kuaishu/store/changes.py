@@ -21,13 +21,14 @@ from pathlib import Path
 
 import duckdb
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.collect.raw import quote
+from kuaishu.db import transaction as session_scope
 from kuaishu.errors import AppError
 from kuaishu.settings import get_settings
 from kuaishu.store import storage
-from kuaishu.store.models import DatasetChange, DatasetVersion, VersionState
+from kuaishu.store.models import Dataset, DatasetChange, DatasetVersion, VersionState
 
 CHANGE = "__ks_change"
 SIDE = "__ks_side"
@@ -93,6 +94,17 @@ def materialize(session: Session, step: DatasetChange) -> Path:
         path = storage.resolve(step.path)
         if path.exists():
             return path
+    old, new = _versions_of(session, step)
+    final, counts = _work_out(step.entry_id, step.position, old, new)
+    step.path = storage.relative(final)
+    step.added, step.changed, step.removed = counts
+    session.flush()
+    return final
+
+
+def _versions_of(
+    session: Session, step: DatasetChange
+) -> tuple[DatasetVersion | None, DatasetVersion]:
     new = session.get(DatasetVersion, step.to_version_id)
     old = session.get(DatasetVersion, step.from_version_id) if step.from_version_id else None
     assert new is not None
@@ -103,10 +115,17 @@ def materialize(session: Session, step: DatasetChange) -> Path:
             status=410,
             position=step.position,
         )
-    folder = changes_dir(step.entry_id)
+    return old, new
+
+
+def _work_out(
+    entry_id: int, position: int, old: DatasetVersion | None, new: DatasetVersion
+) -> tuple[Path, tuple[int, int, int]]:
+    """Diff the two versions into the step's file: a temporary name, synced, then renamed."""
+    folder = changes_dir(entry_id)
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{step.position}.parquet"
-    partial = folder / f".{step.position}-{uuid.uuid4().hex}.parquet"
+    final = folder / f"{position}.parquet"
+    partial = folder / f".{position}-{uuid.uuid4().hex}.parquet"
     try:
         counts = diff(old, new, partial)
         with partial.open("rb") as fh:
@@ -114,24 +133,59 @@ def materialize(session: Session, step: DatasetChange) -> Path:
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
-    step.path = storage.relative(final)
-    step.added, step.changed, step.removed = counts
-    session.flush()
-    return final
+    return final, counts
 
 
-def materialize_touching(session: Session, version_ids: set[int]) -> None:
-    """Work out every pending step that reads one of ``version_ids`` (before their files go)."""
+def work_out_before_publishing(factory: sessionmaker[Session], entry_id: int) -> int:
+    """Work out — outside any transaction — the pending steps that read a version the next
+    publish will retire, so that the publishing transaction holds no lock while DuckDB diffs.
+    (Retirement still works out anything left pending, inline.) The steps worked out."""
+    with factory() as session:
+        dataset = session.get(Dataset, entry_id)
+        if dataset is None:
+            return 0
+        live = session.scalars(
+            select(DatasetVersion)
+            .where(
+                DatasetVersion.entry_id == entry_id, DatasetVersion.state != VersionState.RETIRED
+            )
+            .order_by(DatasetVersion.number.desc())
+        ).all()
+        # The next version takes one of the kept places.
+        going = {
+            v.id
+            for v in live[max(dataset.keep_versions, 1) - 1 :]
+            if v.id != dataset.current_version_id
+        }
+        pending = [
+            (step.id, step.position, *_versions_of(session, step))
+            for step in _pending(session, going)
+        ]
+    for step_id, position, old, new in pending:
+        final, counts = _work_out(entry_id, position, old, new)
+        with session_scope(factory) as session:
+            step = session.get(DatasetChange, step_id)
+            if step is not None and step.path is None:
+                step.path = storage.relative(final)
+                step.added, step.changed, step.removed = counts
+    return len(pending)
+
+
+def _pending(session: Session, version_ids: set[int]) -> Sequence[DatasetChange]:
     if not version_ids:
-        return
-    pending = session.scalars(
+        return []
+    return session.scalars(
         select(DatasetChange).where(
             DatasetChange.path.is_(None),
             DatasetChange.from_version_id.in_(version_ids)
             | DatasetChange.to_version_id.in_(version_ids),
         )
     ).all()
-    for step in pending:
+
+
+def materialize_touching(session: Session, version_ids: set[int]) -> None:
+    """Work out every pending step that reads one of ``version_ids`` (before their files go)."""
+    for step in _pending(session, version_ids):
         materialize(session, step)
 
 

@@ -25,6 +25,7 @@ from kuaishu.share.subscriptions import (
     deliver_due,
     verify,
 )
+from kuaishu.store.models import Dataset, DatasetVersion, VersionState
 from tests.conftest import fresh_database_url
 from tests.functional.share.conftest import API, Exchange, person
 from tests.functional.store.conftest import load_file, write_csv
@@ -473,3 +474,42 @@ def rewind(x: Exchange, subscription_id: int, cursor: str) -> None:
         assert found is not None
         found.cursor = cursor
         found.next_attempt_at = None
+
+
+def test_retention_never_loses_a_change(exchange: Exchange, tmp_path: Path) -> None:
+    """Versions past ``keep_versions`` are removed, but a consumer that was away all along still
+    reads every change since its cursor (the steps were worked out before the files went)."""
+    grant = grant_for(exchange, "unconditional", ["query", "subscribe"])
+    held = replay(pull(exchange, grant))
+    with exchange.factory() as session, session.begin():
+        dataset = session.get(Dataset, exchange.entries["unconditional"]["id"])
+        assert dataset is not None
+        dataset.keep_versions = 2
+        since = session.get(DatasetVersion, dataset.current_version_id)
+        assert since is not None
+        number = since.number
+    rows = [dict(r) for r in exchange.rows]
+    for step in range(4):
+        rows[step]["补助金额"] = 5000 + step
+        publish(exchange, "unconditional", rows, tmp_path, f"kept-{step}")
+    with exchange.factory() as session:
+        retired = session.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.entry_id == exchange.entries["unconditional"]["id"],
+                DatasetVersion.number == number,
+            )
+        )
+        assert retired is not None and retired.state == VersionState.RETIRED
+    changes = pull(exchange, grant, since_version=number)
+    assert sorted({c["version"] for c in changes}) == [
+        number + 1,
+        number + 2,
+        number + 3,
+        number + 4,
+    ]
+    for change in changes:
+        if change["op"] == "removed":
+            del held[change["key"]["身份证号"]]
+        else:
+            held[change["key"]["身份证号"]] = change["row"]
+    assert held == served(exchange, grant)
