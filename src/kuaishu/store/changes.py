@@ -236,15 +236,20 @@ def _keyed_changes(
     con: duckdb.DuckDBPyConnection, keys: list[str], old_columns: list[str], new_columns: list[str]
 ) -> None:
     """Rows matched on the key columns: present only in new (added), only in old (removed), or
-    in both with any common column differing (changed)."""
+    in both with any common column differing (changed). One pass over the two files: the join
+    keeps both sides' values of the (few) changed rows, which are then laid out old, new."""
     key_list = ", ".join(quote(k) for k in keys)
     compared = [c for c in new_columns if c in old_columns and c not in keys]
     differs = " OR ".join(f"o.{quote(c)} IS DISTINCT FROM n.{quote(c)}" for c in compared)
     if len(compared) != len(new_columns) - len(keys) or len(old_columns) != len(new_columns):
         differs = "true"  # a column came or went: every matched row reads differently
+    olds = [c for c in old_columns if c not in keys]
+    news = [c for c in new_columns if c not in keys]
+    sides = [f"o.{quote(c)} AS __ks_o{i}" for i, c in enumerate(olds)]
+    sides += [f"n.{quote(c)} AS __ks_n{i}" for i, c in enumerate(news)]
     con.execute(
         f"""CREATE TEMP TABLE ops AS
-        SELECT {key_list},
+        SELECT {key_list}, {", ".join(sides) + "," if sides else ""}
                CASE WHEN o.__ks_o IS NULL THEN '{ADDED}'
                     WHEN n.__ks_n IS NULL THEN '{REMOVED}' ELSE '{CHANGED}' END AS {OP},
                row_number() OVER (ORDER BY {key_list}) AS {CHANGE}
@@ -252,14 +257,13 @@ def _keyed_changes(
         FULL OUTER JOIN (SELECT *, true AS __ks_n FROM new) AS n USING ({key_list})
         WHERE o.__ks_o IS NULL OR n.__ks_n IS NULL OR ({differs or "false"})"""
     )
-    on = " AND ".join(f"ops.{quote(k)} = s.{quote(k)}" for k in keys)
+    old_values = ", ".join([key_list, *(f"__ks_o{i} AS {quote(c)}" for i, c in enumerate(olds))])
+    new_values = ", ".join([key_list, *(f"__ks_n{i} AS {quote(c)}" for i, c in enumerate(news))])
     con.execute(
         f"""CREATE VIEW changes AS
-        SELECT ops.{CHANGE}, '{OLD}' AS {SIDE}, ops.{OP}, s.*
-        FROM ops JOIN old AS s ON {on} WHERE ops.{OP} <> '{ADDED}'
+        SELECT {CHANGE}, '{OLD}' AS {SIDE}, {OP}, {old_values} FROM ops WHERE {OP} <> '{ADDED}'
         UNION ALL BY NAME
-        SELECT ops.{CHANGE}, '{NEW}' AS {SIDE}, ops.{OP}, s.*
-        FROM ops JOIN new AS s ON {on} WHERE ops.{OP} <> '{REMOVED}'"""
+        SELECT {CHANGE}, '{NEW}' AS {SIDE}, {OP}, {new_values} FROM ops WHERE {OP} <> '{REMOVED}'"""
     )
 
 
