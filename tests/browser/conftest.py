@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import Engine
 
 from kuaishu.db import make_engine, make_sessionmaker, transaction
 from kuaishu.demo import build_demo
@@ -35,11 +36,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
+def live_engine() -> Iterator[Engine]:
+    """The live server's database: the demo region, and whatever a test adds to it."""
     engine = make_engine(fresh_database_url("sqlite", "browser"))
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
         build_demo(session)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_engine: Engine) -> Iterator[str]:
+    engine = live_engine
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning")
@@ -54,7 +63,6 @@ def live_server() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

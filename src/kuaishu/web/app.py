@@ -99,6 +99,8 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.notify import routes as notify_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
+    from kuaishu.share import grant_pages as share_grant_pages
+    from kuaishu.share import pages as share_pages
     from kuaishu.share import routes as share_routes
     from kuaishu.share import subscription_routes
     from kuaishu.store import routes as store_routes
@@ -121,6 +123,8 @@ def _include_routers(app: FastAPI) -> None:
         catalog_pages,
         collect_pages,
         clean_pages,
+        share_pages,
+        share_grant_pages,
     ):
         # FastAPI's limiter, set per router, answers 413 through our error handler whether or
         # not Content-Length was sent; upload routes of later issues set their own limit.

@@ -19,6 +19,15 @@ NOTICES = {
     "password_reset": "密码已重置，该用户的会话已结束。",
     "key_revoked": "API 密钥已撤销。",
     "registered": "注册成功，请登录。",
+    "granted": "已获得授权。",
+    "applied": "申请已提交，提供部门将在答复期限内答复。",
+    "approved": "已同意，授权已生成。",
+    "rejected": "已拒绝，理由已告知申请方。",
+    "resubmitted": "已重新提交，答复期限重新计算。",
+    "grant_changed": "授权状态已更新，下一次读取即按新状态执行。",
+    "renewed": "已续期。",
+    "objected": "疑义已提出，提供部门将在期限内答复。",
+    "answered": "已答复，提出方已收到通知。",
 }
 
 
