@@ -268,6 +268,24 @@ PROBLEMS = {
 }
 
 
+def checked_overrides(
+    session: Session, entry: CatalogEntry, overrides: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """A share grant's masking overrides (``{item, method, params}``), checked as a policy's
+    share-channel rules are, so a wrong one is refused when granted, not at the first read."""
+    rules = [{**dict(o), "channel": Channel.SHARE} for o in overrides]
+    try:
+        checked = _checked_rules(session, entry, rules)
+    except ValidationFailed as error:
+        raise ValidationFailed(
+            "授权的脱敏覆盖有 {n} 处错误，未生成授权。",
+            code="bad_masking_override",
+            details=error.details,
+            n=len(error.details or []),
+        ) from error
+    return [{k: v for k, v in rule.items() if k != "channel"} for rule in checked]
+
+
 def _checked_rules(
     session: Session,
     entry: CatalogEntry,

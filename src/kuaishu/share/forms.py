@@ -21,7 +21,7 @@ from kuaishu.share import services
 from kuaishu.share.models import ShareApplication
 
 # The API's own reading of an ApplyIn, so a page asks for exactly what the API would.
-from kuaishu.share.routes import _request as as_request
+from kuaishu.share.routes import as_request
 from kuaishu.share.schemas import AnswerIn, ApplyIn, ApproveIn, ObjectionIn, RenewIn
 
 Schema = TypeVar("Schema", bound=BaseModel)

@@ -72,7 +72,7 @@ def change_grant(
         f"share.grant_{to}",
         f"共享授权 #{grant.id} {labels[to]}",
         f"理由：{reason}",
-        f"/api/v1/share/grants/{grant.id}",
+        f"/share/grants/{grant.id}",
     )
     return grant
 

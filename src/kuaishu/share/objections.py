@@ -82,7 +82,7 @@ def raise_objection(
         kind="share.objection",
         title=f"数据疑义：{entry.name}",
         body=f"{description}\n记录：{'、'.join(records[:20])}\n答复期限：{objection.due_on}",
-        link=f"/api/v1/share/objections/{objection.id}",
+        link=f"/share/objections/{objection.id}",
     )
     return objection
 
@@ -143,7 +143,7 @@ def answer(
         f"share.objection_{objection.state}",
         f"数据疑义 #{objection.id}：{outcome}",
         reason,
-        f"/api/v1/share/objections/{objection.id}",
+        f"/share/objections/{objection.id}",
     )
     return objection
 

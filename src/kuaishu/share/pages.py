@@ -27,8 +27,8 @@ from kuaishu.share import directory, forms, services
 from kuaishu.share.directory import BetweenDepartments
 from kuaishu.share.enums import LABELS, AccessMethod, ApplicationState
 from kuaishu.share.models import ShareGrant
-from kuaishu.share.routes import _approve as approve_as_api
 from kuaishu.share.routes import application_out
+from kuaishu.share.routes import approve_as as approve_as_api
 from kuaishu.web.deps import CurrentActor, PageDep, SessionDep
 from kuaishu.web.forms import redirect
 from kuaishu.web.templating import render

@@ -29,7 +29,7 @@ def remind_and_escalate(session: Session, today: date | None = None) -> tuple[in
     )
     for application in waiting:
         left = workdays_between(today, application.due_on)
-        link = f"/api/v1/share/applications/{application.id}"
+        link = f"/share/applications/{application.id}"
         if today > application.due_on:
             if application.escalated_at is None:
                 notify(

@@ -66,7 +66,8 @@ def grant_out(grant: ShareGrant) -> GrantOut:
     return out.model_copy(update={"state": grants.effective_state(grant)})
 
 
-def _request(body: ApplyIn) -> services.Request:
+def as_request(body: ApplyIn) -> services.Request:
+    """The body of an application, as the service takes it (the API and the pages)."""
     return services.Request(
         purpose=body.purpose,
         legal_basis=body.legal_basis,
@@ -86,7 +87,7 @@ def _request(body: ApplyIn) -> services.Request:
 )
 def apply(entry_id: int, body: ApplyIn, db: SessionDep, actor: CurrentActor) -> ApplyOut:
     entry = services.shareable(db, entry_id)
-    made = services.apply(db, actor=actor, entry=entry, request=_request(body))
+    made = services.apply(db, actor=actor, entry=entry, request=as_request(body))
     if isinstance(made, ShareGrant):
         return ApplyOut(kind="grant", grant=grant_out(made))
     return ApplyOut(kind="application", application=application_out(made))
@@ -112,7 +113,7 @@ def get_application(application_id: int, db: SessionDep, actor: CurrentActor) ->
     "/applications/{application_id}/approve", response_model=GrantOut, summary="同意（生成授权）"
 )
 def approve(application_id: int, body: ApproveIn, db: SessionDep, actor: CurrentActor) -> GrantOut:
-    return _approve(application_id, body, db, actor, arbitration=False)
+    return approve_as(application_id, body, db, actor, arbitration=False)
 
 
 @router.post(
@@ -123,12 +124,13 @@ def approve(application_id: int, body: ApproveIn, db: SessionDep, actor: Current
 def arbitrate(
     application_id: int, body: ApproveIn, db: SessionDep, actor: CurrentActor
 ) -> GrantOut:
-    return _approve(application_id, body, db, actor, arbitration=True)
+    return approve_as(application_id, body, db, actor, arbitration=True)
 
 
-def _approve(
+def approve_as(
     application_id: int, body: ApproveIn, db: SessionDep, actor: Actor, *, arbitration: bool
 ) -> GrantOut:
+    """Approve (or, for the operator, arbitrate) with the grant ``body`` describes."""
     application = services.get_application(db, application_id)
     grant = services.approve(
         db,
@@ -170,7 +172,7 @@ def resubmit(
 ) -> ApplicationOut:
     application = services.get_application(db, application_id)
     return application_out(
-        services.resubmit(db, actor=actor, application=application, request=_request(body))
+        services.resubmit(db, actor=actor, application=application, request=as_request(body))
     )
 
 

@@ -169,3 +169,20 @@ class SubscriptionOut(Output):
 class SubscribedOut(Output):
     subscription: SubscriptionOut
     secret: str | None = Field(default=None, description="推送签名密钥（HMAC-SM3），只显示这一次")
+
+
+class ListingOut(Output):
+    """An entry of the share catalog: what a department needs to decide whether to ask."""
+
+    id: int
+    code: str
+    name: str
+    provider_department_id: int
+    provider: str = Field(description="提供部门")
+    contact: str = Field(description="联系方式")
+    share_type: str | None = Field(description="unconditional / conditional / not_shared")
+    share_conditions: str = Field(description="共享条件")
+    share_methods: list[str] = Field(description="共享方式（目录所载）")
+    share_basis: str = Field(description="不予共享或有条件共享的依据")
+    update_cycle: str | None = Field(description="更新周期")
+    quality_score: float | None = Field(description="现行数据版本的质量得分；无数据时为空")

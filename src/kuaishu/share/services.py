@@ -24,6 +24,7 @@ from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.enums import EntryStatus, ShareType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
 from kuaishu.catalog.services import get_entry
+from kuaishu.clean.services import checked_overrides
 from kuaishu.collect.convert import DUCK_TYPES
 from kuaishu.collect.services import entry_items
 from kuaishu.db import utcnow
@@ -190,7 +191,7 @@ def _tell_provider(session: Session, application: ShareApplication, kind: str, t
         kind=kind,
         title=title,
         body=f"用途：{application.purpose}\n答复期限：{application.due_on}（10 个工作日）",
-        link=f"/api/v1/share/applications/{application.id}",
+        link=f"/share/applications/{application.id}",
     )
 
 
@@ -327,6 +328,7 @@ def approve(
         methods=list(methods if methods is not None else application.methods),
     )
     _checked(session, entry, granted)
+    overrides = checked_overrides(session, entry, masking)
     grant = _new_grant(
         session,
         actor=actor,
@@ -337,7 +339,7 @@ def approve(
         row_filter=[list(p) for p in granted.row_filter],
         methods=list(granted.methods),
         expires_on=expires_on or application.period_end,
-        masking=[dict(m) for m in masking],
+        masking=overrides,
         rate_limit=rate_limit,
         application_id=application.id,
     )
@@ -359,7 +361,7 @@ def approve(
         "share.approved",
         f"共享申请 #{application.id} 已同意",
         reason,
-        f"/api/v1/share/grants/{grant.id}",
+        f"/share/grants/{grant.id}",
     )
     return grant
 
@@ -389,7 +391,7 @@ def reject(
         "share.rejected",
         f"共享申请 #{application.id} 未获同意",
         f"理由：{reason}",
-        f"/api/v1/share/applications/{application.id}",
+        f"/share/applications/{application.id}",
     )
     return application
 

@@ -435,7 +435,7 @@ def _retry_later(session: Session, subscription: Subscription, now: datetime, wh
             "share.subscription_failing",
             f"数据订阅 #{subscription.id} 连续 {TELL_AFTER} 次投递失败",
             f"最近一次：{why[:200]}。平台会继续按退避间隔重试，变更不会丢失。",
-            f"/api/v1/share/subscriptions/{subscription.id}",
+            f"/share/grants/{subscription.grant_id}",
         )
 
 

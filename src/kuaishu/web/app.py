@@ -99,6 +99,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.notify import routes as notify_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
+    from kuaishu.share import catalog_routes as share_catalog_routes
     from kuaishu.share import grant_pages as share_grant_pages
     from kuaishu.share import pages as share_pages
     from kuaishu.share import routes as share_routes
@@ -115,6 +116,7 @@ def _include_routers(app: FastAPI) -> None:
         clean_routes,
         store_routes,
         share_routes,
+        share_catalog_routes,
         subscription_routes,
         notify_routes,
         account_pages,

@@ -267,3 +267,58 @@ def test_usage_per_grant_for_the_provider_and_the_operator(exchange: Exchange) -
         f"{API}/usage", params={"format": "csv"}, headers=exchange.keys["provider_officer"]
     )
     assert sheet.status_code == 200 and sheet.text.startswith("\ufeff授权,资源")
+
+
+def test_share_catalog_shows_terms_quality_and_contact_for_every_share_type(
+    exchange: Exchange,
+) -> None:
+    found = ok(
+        exchange.client.get(
+            f"{API}/catalog", params={"q": "救助对象名册"}, headers=exchange.keys["consumer"]
+        )
+    )
+    by_type = {item["share_type"]: item for item in found["items"]}
+    assert set(by_type) == {"unconditional", "conditional", "not_shared"}
+    assert found["facets"]["share_type"] == {
+        "unconditional": 1,
+        "conditional": 1,
+        "not_shared": 1,
+    }
+    conditional, refused_entry = by_type["conditional"], by_type["not_shared"]
+    assert conditional["share_conditions"] == "仅用于待遇核验"
+    assert conditional["provider"] == "省民政厅"
+    assert refused_entry["share_basis"].startswith("《中华人民共和国个人信息保护法》")
+    # Every entry has loaded data: its served version's quality score is shown.
+    assert all(isinstance(i["quality_score"], float) for i in found["items"])
+    only = ok(
+        exchange.client.get(
+            f"{API}/catalog",
+            params={"share_type": "conditional", "q": "救助对象名册"},
+            headers=exchange.keys["consumer"],
+        )
+    )
+    assert [i["id"] for i in only["items"]] == [exchange.entries["conditional"]["id"]]
+    refused(exchange.client.get(f"{API}/catalog"), 401, "not_authenticated")
+
+
+def test_a_wrong_masking_override_is_refused_when_granted_not_at_the_first_read(
+    exchange: Exchange,
+) -> None:
+    asked = ok(
+        apply(exchange, "conditional", legal_basis="《社会救助暂行办法》", methods=["query"]), 201
+    )["application"]["id"]
+    url = f"{API}/applications/{asked}"
+    wrong = [
+        {"item": "姓名", "method": "truncate", "params": {}},  # truncate needs "keep"
+        {"item": "没有的字段", "method": "null"},
+    ]
+    body = refused(
+        exchange.client.post(
+            f"{url}/approve", json={"masking": wrong}, headers=exchange.keys["provider_officer"]
+        ),
+        422,
+        "bad_masking_override",
+    )
+    assert [p["field"] for p in body["details"]] == ["rules[0].params", "rules[1].item"]
+    still = ok(exchange.client.get(url, headers=exchange.keys["consumer"]))
+    assert still["state"] == "submitted" and still["grant_id"] is None
