@@ -346,38 +346,63 @@ def download(
     return file_response(found)
 
 
-@router.get("/usage", summary="按授权统计调用次数、行数、下载次数（提供部门与平台运营者可见）")
+USAGE_BY = {
+    "grant": (
+        ["授权", "资源", "提供部门", "使用部门", "状态"],
+        ["grant", "entry_id", "provider", "consumer", "state"],
+    ),
+    "consumer": (["使用部门", "授权数"], ["consumer", "grants"]),
+    "provider": (["提供部门", "授权数"], ["provider", "grants"]),
+}
+USAGE_COUNTS = (
+    ["调用次数", "返回行数", "下载次数", "被拒次数"],
+    ["calls", "rows", "downloads", "denied"],
+)
+
+
+@router.get(
+    "/usage",
+    summary="调用次数、行数、下载次数：按授权、使用部门或提供部门（提供部门与平台运营者可见）",
+)
 def usage(
     db: SessionDep,
     actor: CurrentActor,
     fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
+    by: Annotated[
+        str, Query(pattern="^(grant|consumer|provider)$", description="统计口径")
+    ] = "grant",
 ) -> Response:
     found = grants.usage(db, actor=actor)
-    header = [
-        "授权",
-        "资源",
-        "提供部门",
-        "使用部门",
-        "状态",
-        "调用次数",
-        "返回行数",
-        "下载次数",
-        "被拒次数",
-    ]
-    rows = [
-        [
-            u.grant.id,
-            u.grant.entry_id,
-            u.grant.provider_department_id,
-            u.grant.consumer_department_id,
-            str(grants.effective_state(u.grant)),
-            u.calls,
-            u.rows,
-            u.downloads,
-            u.denied,
+    rows: list[list[Any]]
+    if by == "grant":
+        rows = [
+            [
+                u.grant.id,
+                u.grant.entry_id,
+                u.grant.provider_department_id,
+                u.grant.consumer_department_id,
+                str(grants.effective_state(u.grant)),
+                u.calls,
+                u.rows,
+                u.downloads,
+                u.denied,
+            ]
+            for u in found
         ]
-        for u in found
-    ]
+    else:
+        totals: dict[int, list[int]] = {}
+        for u in found:
+            side = (
+                u.grant.consumer_department_id
+                if by == "consumer"
+                else u.grant.provider_department_id
+            )
+            counted = totals.setdefault(side, [0, 0, 0, 0, 0])
+            for i, n in enumerate((1, u.calls, u.rows, u.downloads, u.denied)):
+                counted[i] += n
+        rows = [[side, *counted] for side, counted in sorted(totals.items())]
+    header = USAGE_BY[by][0] + USAGE_COUNTS[0]
+    keys = USAGE_BY[by][1] + USAGE_COUNTS[1]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -387,22 +412,13 @@ def usage(
             "\ufeff" + buffer.getvalue(),
             media_type="text/csv; charset=utf-8",
             headers={
-                "Content-Disposition": content_disposition("共享使用统计.csv", "share-usage.csv")
+                "Content-Disposition": content_disposition(
+                    "共享使用统计.csv", f"share-usage-by-{by}.csv"
+                )
             },
         )
-    keys = [
-        "grant",
-        "entry_id",
-        "provider",
-        "consumer",
-        "state",
-        "calls",
-        "rows",
-        "downloads",
-        "denied",
-    ]
     return Response(
-        orjson.dumps({"items": [dict(zip(keys, r, strict=True)) for r in rows]}),
+        orjson.dumps({"by": by, "items": [dict(zip(keys, r, strict=True)) for r in rows]}),
         media_type="application/json",
     )
 

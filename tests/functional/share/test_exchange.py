@@ -267,6 +267,24 @@ def test_usage_per_grant_for_the_provider_and_the_operator(exchange: Exchange) -
         f"{API}/usage", params={"format": "csv"}, headers=exchange.keys["provider_officer"]
     )
     assert sheet.status_code == 200 and sheet.text.startswith("\ufeff授权,资源")
+    # Totals per consuming department: the sums of its grants' rows.
+    by_consumer = ok(
+        exchange.client.get(
+            f"{API}/usage", params={"by": "consumer"}, headers=exchange.keys["provider_officer"]
+        )
+    )["items"]
+    consumer = next(i for i in items if i["grant"] == gid)["consumer"]
+    total = next(i for i in by_consumer if i["consumer"] == consumer)
+    theirs = [i for i in items if i["consumer"] == consumer]
+    assert total["grants"] == len(theirs) >= 1
+    assert total["calls"] == sum(i["calls"] for i in theirs) >= 4
+    assert total["rows"] == sum(i["rows"] for i in theirs)
+    sheet = exchange.client.get(
+        f"{API}/usage",
+        params={"format": "csv", "by": "provider"},
+        headers=exchange.keys["operator"],
+    )
+    assert sheet.text.startswith("\ufeff提供部门,授权数,调用次数")
 
 
 def test_share_catalog_shows_terms_quality_and_contact_for_every_share_type(
