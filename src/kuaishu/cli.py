@@ -91,6 +91,12 @@ def demo(
             console.print(f"演示数据集：{name}，{kept} 行（隔离 {quarantined} 行）")
         for name, error in loaded.failed:
             console.print(f"[red]演示数据集未能加载：{name}：{error}[/red]")
+        exchange = demo_data.build_exchange(factory)
+        if exchange.application is not None:
+            console.print(
+                f"演示共享：consumer 已获授权 #{exchange.grant}，"
+                f"并提交了待 officer 答复的有条件共享申请 #{exchange.application}"
+            )
     table = Table(title=f"演示账户（密码均为 {demo_data.DEMO_PASSWORD}）")
     table.add_column("用户名")
     table.add_column("姓名")

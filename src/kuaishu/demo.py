@@ -14,6 +14,7 @@ from kuaishu.accounts.models import Department, Region
 from kuaishu.accounts.roles import LevelKind, Role
 from kuaishu.catalog.demo import CatalogDemoReport
 from kuaishu.collect.demo import DataDemoReport
+from kuaishu.share.demo import ExchangeDemoReport
 
 DEMO_PASSWORD = "Kuaishu@2026"  # noqa: S105 - the published demo password
 
@@ -145,3 +146,10 @@ def build_data(factory: sessionmaker[Session]) -> DataDemoReport:
     from kuaishu.collect.demo import build_data_demo
 
     return build_data_demo(factory, CLI, samples_dir())
+
+
+def build_exchange(factory: sessionmaker[Session]) -> ExchangeDemoReport:
+    """The demo exchange: a grant held and an application waiting for an answer."""
+    from kuaishu.share.demo import build_exchange_demo
+
+    return build_exchange_demo(factory)

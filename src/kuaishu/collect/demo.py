@@ -39,6 +39,7 @@ class DemoDataset:
     items: tuple[tuple[str, str, bool], ...]  # name, type code, key
     mapping: tuple[tuple[str, str], ...] = ()  # item → source column, where names differ
     keywords: tuple[str, ...] = ()
+    share: tuple[str, str, str] = ("unconditional", "", "")  # share type, conditions, basis
 
 
 DATASETS = (
@@ -51,6 +52,11 @@ DATASETS = (
         "yearly",
         (("地区", "C", True), *((year, "I", False) for year in YEARS)),
         keywords=("人口", "抽样调查", "统计年鉴"),
+        share=(
+            "conditional",
+            "仅用于社会保障、就业政策的测算与资格核验，不得向第三方提供",
+            "《贵州省政务数据资源管理暂行办法》第二十二条",
+        ),
     ),
     DemoDataset(
         "cnemc_stations_gbk.csv",
@@ -156,7 +162,9 @@ def _revision(dataset: DemoDataset) -> RevisionIn:
             "summary": dataset.summary,
             "resource_class": "3",
             "resource_format": "spreadsheet",
-            "share_type": "unconditional",
+            "share_type": dataset.share[0],
+            "share_conditions": dataset.share[1],
+            "share_basis": dataset.share[2],
             "share_methods": ["api", "file"],
             "open_type": "unconditional",
             "update_cycle": dataset.cycle,

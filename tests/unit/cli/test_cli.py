@@ -46,6 +46,8 @@ def test_init_twice_then_demo_then_user_list(tmp_path: Path) -> None:
     assert "新冠肺炎疫情每日统计，229084 行" in demo.stdout
     assert "全国普通高等学校名单，2631 行" in demo.stdout
     assert "未能加载" not in demo.stdout
+    # Both sides of the exchange have something to do on first sign-in.
+    assert "演示共享：consumer 已获授权" in demo.stdout and "待 officer 答复" in demo.stdout
     again = run(["demo", "--no-serve"], tmp_path)
     assert "已存在" in again.stdout
     users = run(["user", "list"], tmp_path)
