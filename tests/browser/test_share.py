@@ -17,9 +17,11 @@ from sqlalchemy import Engine, select
 
 from kuaishu.accounts.models import Department
 from kuaishu.db import make_sessionmaker, transaction
+from kuaishu.share.subscriptions import deliver_due
 from tests import factories as f
 from tests.browser.test_console import sign_in
 from tests.functional.share.conftest import ITEMS, person
+from tests.functional.share.test_subscriptions import Receiver
 from tests.functional.store.conftest import load_file, write_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -29,13 +31,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 class Offered:
     name: str
     people: list[dict[str, object]]
+    entry_id: int
 
 
-@pytest.fixture(scope="module")
-def offered(live_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offered]:
-    """A conditional entry of the statistics bureau (the demo officer's department), with data."""
-    factory = make_sessionmaker(live_engine)
-    name = f"困难群众救助名册{uuid.uuid4().hex[:6]}"
+def bureau_entry(engine: Engine, folder: Path, name: str, share_type: str, **extra: str) -> Offered:
+    """An entry of the statistics bureau (the demo officer's department), with ten rows loaded."""
+    factory = make_sessionmaker(engine)
     with transaction(factory) as db:
         bureau = db.scalar(select(Department).where(Department.code == "52006"))
         entry = f.published_entry(
@@ -45,15 +46,26 @@ def offered(live_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> It
             items=ITEMS,
             keys=("身份证号",),
             sensitive=("姓名",),
-            share_type="conditional",
-            share_conditions="仅用于社会保险待遇核验",
-            share_basis="《社会救助暂行办法》第五十七条",
+            share_type=share_type,
+            **extra,
         )
         entry_id = entry.id
     rows = [person(i) for i in range(1, 11)]
-    folder: Path = tmp_path_factory.mktemp("share")
-    load_file(factory, entry_id, write_csv(folder / "救助名册.csv", rows))
-    yield Offered(name, rows)
+    load_file(factory, entry_id, write_csv(folder / f"{name}.csv", rows))
+    return Offered(name, rows, entry_id)
+
+
+@pytest.fixture(scope="module")
+def offered(live_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Offered:
+    """A conditional entry of the statistics bureau, with data."""
+    return bureau_entry(
+        live_engine,
+        tmp_path_factory.mktemp("share"),
+        f"困难群众救助名册{uuid.uuid4().hex[:6]}",
+        "conditional",
+        share_conditions="仅用于社会保险待遇核验",
+        share_basis="《社会救助暂行办法》第五十七条",
+    )
 
 
 def switch_to(page: Page, base: str, username: str) -> None:
@@ -129,3 +141,65 @@ def test_apply_approve_part_look_up_and_revoke(
     expect(page.get_by_test_id("grant-state")).to_have_text("已撤销")
     expect(page.get_by_text("核验工作已完成").first).to_be_visible()
     expect(page.get_by_role("button", name="查询")).to_have_count(0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The consumer's HTTP endpoint on loopback: checks each push's signature."""
+    found = Receiver()
+    found.start()
+    yield found
+    found.stop()
+
+
+def test_consumer_subscribes_a_push_sees_the_secret_once_and_the_rows_arrive_signed(
+    page: Page,
+    live_server: str,
+    live_engine: Engine,
+    receiver: Receiver,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    followed = bureau_entry(
+        live_engine,
+        tmp_path_factory.mktemp("feed"),
+        f"低保对象名册{uuid.uuid4().hex[:6]}",
+        "unconditional",
+    )
+    sign_in(page, live_server, "consumer")
+    page.goto(f"{live_server}/share/entries/{followed.entry_id}/apply")
+    page.get_by_label("使用目的").fill("养老保险待遇资格核验")
+    page.get_by_label("数据订阅").check()
+    page.get_by_role("button", name="提交申请").click()
+    expect(page.get_by_role("status")).to_contain_text("已获得授权")
+    grant_url = page.url.split("?", 1)[0]
+
+    push = page.get_by_role("region", name="数据订阅").get_by_role("form", name="登记推送")
+    push.get_by_label("推送地址").fill(receiver.url)
+    push.get_by_label("每批条数").fill("4")
+    push.get_by_role("button", name="登记推送").click()
+    expect(page.get_by_role("status")).to_contain_text("离开此页后将无法再次查看此密钥")
+    secret = page.get_by_test_id("subscription-secret").input_value()
+    assert len(secret) >= 32
+    receiver.secret = secret
+    page.screenshot(path=tmp_path / "share-subscription-secret.png", full_page=True)
+    page.get_by_role("link", name="返回共享授权").click()
+    subscription = page.get_by_role("row").filter(has_text=receiver.url)
+    expect(subscription.get_by_test_id("subscription-state")).to_have_text("运行中")
+    expect(subscription.get_by_test_id("subscription-delivered")).to_have_text("0")
+    assert secret not in page.content()
+
+    # The scheduler's beat, run here against the live server's database.
+    assert deliver_due(make_sessionmaker(live_engine)) > 0
+    page.goto(grant_url)
+    expect(subscription.get_by_test_id("subscription-delivered")).to_have_text(
+        str(len(followed.people))
+    )
+    page.screenshot(path=tmp_path / "share-subscription.png", full_page=True)
+    assert receiver.raw and receiver.bad_signatures == 0
+    got = receiver.changes()
+    assert {c["op"] for c in got} == {"added"}
+    assert sorted(c["key"]["身份证号"] for c in got) == sorted(
+        str(p["身份证号"]) for p in followed.people
+    )
+    assert all(c["row"]["姓名"] is None for c in got)  # sensitive, no share rule: NULL

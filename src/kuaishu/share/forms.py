@@ -11,6 +11,8 @@ import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 from starlette.datastructures import FormData
 
 from kuaishu.clean.masking import METHOD_LABELS, MaskMethod
@@ -22,7 +24,7 @@ from kuaishu.share.models import ShareApplication
 
 # The API's own reading of an ApplyIn, so a page asks for exactly what the API would.
 from kuaishu.share.routes import as_request
-from kuaishu.share.schemas import AnswerIn, ApplyIn, ApproveIn, ObjectionIn, RenewIn
+from kuaishu.share.schemas import AnswerIn, ApplyIn, ApproveIn, ObjectionIn, RenewIn, SubscribeIn
 
 Schema = TypeVar("Schema", bound=BaseModel)
 FIELD_LABELS = {
@@ -41,6 +43,13 @@ FIELD_LABELS = {
     "description": "问题说明",
     "evidence": "依据",
     "corrected_in": "更正所在版本",
+    "mode": "订阅方式",
+    "endpoint": "推送地址",
+    "target_url": "目标数据库地址",
+    "target_table": "目标表",
+    "password": "数据库密码",
+    "since_version": "起始版本",
+    "batch_size": "每批条数",
 }
 # A grant's masking override per item: "" keeps the entry's share-channel policy.
 MASK_CHOICES: list[str] = [SHOW, *MaskMethod]
@@ -251,3 +260,40 @@ def keys_from(form: FormData, key_names: list[str]) -> dict[str, str]:
     """A lookup's key values by key item name (``key-<i>``), blanks left out."""
     found = {name: _text(form, f"key-{i}") for i, name in enumerate(key_names)}
     return {name: value for name, value in found.items() if value}
+
+
+# Subscriptions --------------------------------------------------------------------------------
+
+SUBSCRIPTION_FIELDS = (
+    "mode",
+    "endpoint",
+    "target_url",
+    "target_table",
+    "since_version",
+    "batch_size",
+)
+
+
+def subscription_values(form: FormData) -> dict[str, str]:
+    """A subscription form as typed (the password field apart)."""
+    return {name: _text(form, name) for name in SUBSCRIPTION_FIELDS}
+
+
+def without_password(values: dict[str, str]) -> dict[str, str]:
+    """What to show again: a password typed into the target's address is left out of it."""
+    try:
+        url = make_url(values["target_url"])
+    except (ArgumentError, ValueError):
+        return values
+    if url.password is None:
+        return values
+    return {
+        **values,
+        "target_url": url._replace(password=None).render_as_string(hide_password=False),
+    }
+
+
+def subscription_from(values: dict[str, str], password: str) -> SubscribeIn:
+    """Blank fields take the API's defaults (from the beginning, 500 a batch)."""
+    typed = {name: value for name, value in values.items() if value}
+    return validated(SubscribeIn, {**typed, "password": password})

@@ -21,7 +21,7 @@ from kuaishu.catalog.services import get_entry
 from kuaishu.clean.services import Channel, masks_for
 from kuaishu.collect.services import entry_items
 from kuaishu.errors import AppError
-from kuaishu.share import directory, forms, grants, objections, services
+from kuaishu.share import directory, forms, grants, objections, services, subscriptions
 from kuaishu.share.enums import AccessMethod, GrantState
 from kuaishu.share.pages import FormDep, acted, labels, sides
 from kuaishu.store import reads
@@ -70,11 +70,18 @@ def _grant_page(
     state = grants.effective_state(grant)
     reading = check(actor, "share.read", grant) is not None
     usable = reading and state == GrantState.ACTIVE
+    # The consuming department's readers pause and stop subscriptions, and register new ones
+    # while the grant is active; both sides (and the operator) see them.
+    subscriber = check(actor, "share.subscribe", grant) is not None
+    registering = subscriber and state == GrantState.ACTIVE
     may = {
         "manage": check(actor, "share.manage_grant", grant) is not None,
         "lookup": usable and AccessMethod.LOOKUP in grant.methods,
         "download": usable and AccessMethod.DOWNLOAD in grant.methods,
         "object": reading,
+        "subscribe": subscriber,
+        "push": registering and AccessMethod.SUBSCRIBE in grant.methods,
+        "sync": registering and AccessMethod.SYNC in grant.methods,
     }
     return render(
         request,
@@ -96,6 +103,7 @@ def _grant_page(
             "posted": posted,
             "values": values or {},
             "found": found,
+            "subscriptions": subscriptions.subscriptions(db, actor=actor, grant_id=grant.id),
             "error": error,
             "tab": "grants",
             **labels(),

@@ -103,6 +103,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.share import grant_pages as share_grant_pages
     from kuaishu.share import pages as share_pages
     from kuaishu.share import routes as share_routes
+    from kuaishu.share import subscription_pages as share_subscription_pages
     from kuaishu.share import subscription_routes
     from kuaishu.store import routes as store_routes
     from kuaishu.web import system
@@ -127,6 +128,7 @@ def _include_routers(app: FastAPI) -> None:
         clean_pages,
         share_pages,
         share_grant_pages,
+        share_subscription_pages,
     ):
         # FastAPI's limiter, set per router, answers 413 through our error handler whether or
         # not Content-Length was sent; upload routes of later issues set their own limit.

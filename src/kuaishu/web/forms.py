@@ -28,6 +28,10 @@ NOTICES = {
     "renewed": "已续期。",
     "objected": "疑义已提出，提供部门将在期限内答复。",
     "answered": "已答复，提出方已收到通知。",
+    "subscribed": "已登记库表同步，平台将分批把变更写入目标表。",
+    "subscription_paused": "订阅已暂停；恢复后从暂停处继续，变更不会丢失。",
+    "subscription_active": "订阅已恢复，将在下一次调度时继续投递。",
+    "subscription_stopped": "订阅已停止，不再投递。",
 }
 
 

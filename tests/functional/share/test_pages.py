@@ -407,6 +407,25 @@ def test_every_page_form_leaves_its_audit_event(
         officer.post(f"{url}/revoke", reason="完成"),
         "share.grant_revoked",
     )
+    followed = landed(apply(x, consumer, "unconditional", methods=["subscribe"]), "/share/grants")
+    drive(
+        "/share/grants/{grant_id}/subscriptions",
+        consumer.post(
+            f"/share/grants/{followed}/subscriptions", mode="push", endpoint="https://r.example/"
+        ),
+        "share.subscribe",
+    )
+    subscription = x.audit("share.subscribe")[-1].target_id
+    for verb, action in (
+        ("pause", "share.subscription_paused"),
+        ("resume", "share.subscription_active"),
+        ("stop", "share.subscription_stopped"),
+    ):
+        drive(
+            f"/share/subscriptions/{{subscription_id}}/{verb}",
+            consumer.post(f"/share/subscriptions/{subscription}/{verb}"),
+            action,
+        )
     posted = {
         route.path
         for route in all_routes(x.client.app.routes)  # type: ignore[attr-defined]
