@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import duckdb
 from cryptography.exceptions import InvalidTag
@@ -340,10 +340,13 @@ def masks_for(
     channel: Channel,
     *,
     overrides: Sequence[Mapping[str, Any]] = (),
+    policy: MaskingPolicy | Literal["current"] | None = "current",
 ) -> ChannelMasks:
     """What each column of ``entry`` shows in ``channel``: the policy's rules, then a grant's
-    ``overrides`` (same shape, channel implied), then NULL for sensitive items left without."""
-    policy = current_policy(session, entry.id)
+    ``overrides`` (same shape, channel implied), then NULL for sensitive items left without.
+    ``policy`` is the entry's policy in force, when the caller has already read it."""
+    if policy == "current":
+        policy = current_policy(session, entry.id)
     rules: dict[str, Mapping[str, Any]] = {
         rule["item"]: rule
         for rule in (policy.rules if policy else [])
