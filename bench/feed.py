@@ -25,6 +25,7 @@ from typing import Any
 
 from _common import KEY, OUT
 from _servers import PLATFORM, loaded_people
+from share import bench_grant, consumer_of
 
 
 def main() -> None:
@@ -39,13 +40,10 @@ def main() -> None:
     import duckdb
     from _common import open_platform
 
-    from kuaishu.accounts.actor import Actor
-    from kuaishu.accounts.roles import Role
     from kuaishu.catalog.models import CatalogEntry
     from kuaishu.settings import get_settings
     from kuaishu.share import feed
-    from kuaishu.share.enums import AccessMethod, GrantState
-    from kuaishu.share.models import ShareGrant
+    from kuaishu.share.enums import AccessMethod
     from kuaishu.store import changes, storage
     from kuaishu.store.models import DatasetChange, DatasetVersion
 
@@ -101,17 +99,7 @@ def main() -> None:
     with factory() as db, db.begin():
         entry = db.get(CatalogEntry, loaded.entry_id)
         assert entry is not None
-        grant = ShareGrant(
-            entry_id=entry.id,
-            provider_department_id=entry.department_id,
-            consumer_department_id=entry.department_id + 1000,
-            purpose="基准测试",
-            fields=[KEY, "姓名", "所属地区", "补助金额"],
-            row_filter=[["家庭人口__gte", "1"]],
-            masking=[{"item": KEY, "method": "mask", "params": {"first": 6, "last": 4}}],
-            methods=[AccessMethod.SUBSCRIBE],
-            state=GrantState.ACTIVE,
-        )
+        grant = bench_grant(entry, AccessMethod.SUBSCRIBE)
         db.add(grant)
         position = changes.last_position(db, entry.id) + 1
         db.add(
@@ -128,12 +116,7 @@ def main() -> None:
             )
         )
         db.flush()
-        consumer = Actor(
-            user_id=2,
-            username="consumer",
-            roles=frozenset({(entry.department_id + 1000, Role.CONSUMER)}),
-            auth_method="cli",
-        )
+        consumer = consumer_of(entry)
         cursor, read, pages = feed.Cursor(position, 0), 0, 0
         started = time.perf_counter()
         while True:
