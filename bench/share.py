@@ -43,7 +43,6 @@ def main() -> None:
     from kuaishu.db import transaction
     from kuaishu.share.enums import AccessMethod
     from kuaishu.share.grants import served_by_grant
-    from kuaishu.share.models import ShareGrant
     from kuaishu.store import reads
 
     factory = open_platform(PLATFORM)
@@ -73,12 +72,10 @@ def main() -> None:
 
     def grant_lookup(key: str) -> int:
         with transaction(factory) as db:
-            found = db.get(ShareGrant, grant_id)
-            assert found is not None
-
+            # As the API route does: the grant is read with its entry, version and policy.
             def locate(number: int | None) -> reads.Served:
                 return served_by_grant(
-                    db, actor=consumer, grant=found, method=AccessMethod.LOOKUP, number=number
+                    db, actor=consumer, grant=grant_id, method=AccessMethod.LOOKUP, number=number
                 )
 
             return len(

@@ -18,10 +18,9 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied, authorize, check
 from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry
-from kuaishu.catalog.services import get_entry
 from kuaishu.clean.models import MaskingPolicy
 from kuaishu.clean.services import Channel, masks_for
-from kuaishu.errors import Conflict, ValidationFailed
+from kuaishu.errors import Conflict, NotFound, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.security.models import AuditEvent, Outcome
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
@@ -29,7 +28,7 @@ from kuaishu.share.models import ShareGrant
 from kuaishu.share.services import LISTED, on_either_side, tell_consumer
 from kuaishu.store.models import Dataset, DatasetVersion
 from kuaishu.store.reads import Served
-from kuaishu.store.services import entry_and_version, get_version, no_data
+from kuaishu.store.services import get_version, no_data
 
 # Grants ------------------------------------------------------------------------------------------
 
@@ -149,13 +148,15 @@ def served_by_grant(
     session: Session,
     *,
     actor: Actor,
-    grant: ShareGrant,
+    grant: ShareGrant | int,
     method: AccessMethod,
     number: int | None = None,
 ) -> Served:
-    """What a read under ``grant`` sees — checked afresh on every request: the reader's
-    department, the grant's state and expiry, the method, the rate; then only the granted
-    fields and rows, masked for sharing with the grant's overrides."""
+    """What a read under ``grant`` (or the grant of that id) sees — checked afresh on every
+    request: the reader's department, the grant's state and expiry, the method, the rate; then
+    only the granted fields and rows, masked for sharing with the grant's overrides."""
+    found = _read_target(session, grant if isinstance(grant, int) else grant.id)
+    grant = found.grant
     role = authorize(actor, "share.read", grant)
     state = effective_state(grant)
     if state != GrantState.ACTIVE:
@@ -178,13 +179,14 @@ def served_by_grant(
             status=429,
             n=grant.rate_limit,
         )
+    entry = found.entry
     if number is None:
-        entry, version, policy = _entry_version_policy(session, grant.entry_id)
-        masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking, policy=policy)
+        if found.version is None:
+            raise no_data()
+        version = found.version
     else:
-        entry = get_entry(session, grant.entry_id)
         version = get_version(session, entry.id, number)
-        masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking)
+    masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking, policy=found.policy)
     return Served(
         entry=entry,
         version=version,
@@ -196,12 +198,18 @@ def served_by_grant(
     )
 
 
-def _entry_version_policy(
-    session: Session, entry_id: int
-) -> tuple[CatalogEntry, DatasetVersion, MaskingPolicy | None]:
-    """The entry, its served version and its masking policy in force — one query, since every
-    read under a grant needs all three. (Its items' sensitivities are a second, small query:
-    joined in here, one row per item, the ORM's work per row cost more than the round trip.)"""
+@dataclass(frozen=True)
+class _Target:
+    grant: ShareGrant
+    entry: CatalogEntry
+    version: DatasetVersion | None  # None: no data published yet
+    policy: MaskingPolicy | None
+
+
+def _read_target(session: Session, grant_id: int) -> _Target:
+    """The grant, its entry, the entry's served version and masking policy in force — one query,
+    since every read under a grant needs all four. (The items' sensitivities are a second, small
+    query: joined in here, one row per item, the ORM's work per row cost more than the trip.)"""
     newest = (
         select(func.max(MaskingPolicy.number))
         .where(MaskingPolicy.entry_id == CatalogEntry.id)
@@ -209,19 +217,19 @@ def _entry_version_policy(
         .scalar_subquery()
     )
     found = session.execute(
-        select(CatalogEntry, DatasetVersion, MaskingPolicy)
-        .join(Dataset, Dataset.entry_id == CatalogEntry.id)
-        .join(DatasetVersion, DatasetVersion.id == Dataset.current_version_id)
+        select(ShareGrant, CatalogEntry, DatasetVersion, MaskingPolicy)
+        .join(CatalogEntry, CatalogEntry.id == ShareGrant.entry_id)
+        .outerjoin(Dataset, Dataset.entry_id == CatalogEntry.id)
+        .outerjoin(DatasetVersion, DatasetVersion.id == Dataset.current_version_id)
         .outerjoin(
             MaskingPolicy,
             (MaskingPolicy.entry_id == CatalogEntry.id) & (MaskingPolicy.number == newest),
         )
-        .where(CatalogEntry.id == entry_id)
+        .where(ShareGrant.id == grant_id)
     ).first()
     if found is None:
-        entry_and_version(session, entry_id=entry_id)  # raises entry_not_found if it is that
-        raise no_data()
-    return found[0], found[1], found[2]
+        raise NotFound("共享授权不存在。", code="grant_not_found")
+    return _Target(found[0], found[1], found[2], found[3])
 
 
 # Usage ---------------------------------------------------------------------------------------------

@@ -226,10 +226,8 @@ def renew(grant_id: int, body: RenewIn, db: SessionDep, actor: CurrentActor) -> 
 
 
 def _locate(db: SessionDep, actor: Actor, grant_id: int, method: AccessMethod) -> reads.Locate:
-    grant = services.get_grant(db, grant_id)
-
     def locate(number: int | None) -> reads.Served:
-        return grants.served_by_grant(db, actor=actor, grant=grant, method=method, number=number)
+        return grants.served_by_grant(db, actor=actor, grant=grant_id, method=method, number=number)
 
     return locate
 
