@@ -513,3 +513,44 @@ def test_retention_never_loses_a_change(exchange: Exchange, tmp_path: Path) -> N
         else:
             held[change["key"]["身份证号"]] = change["row"]
     assert held == served(exchange, grant)
+
+
+def test_a_roll_back_reads_as_the_changes_that_undo_the_last_load(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    grant = grant_for(exchange, "unconditional", ["query", "subscribe"])
+    held = replay(pull(exchange, grant))
+    before = served(exchange, grant)
+    entry = exchange.entries["unconditional"]["id"]
+    number = _current(exchange, grant)
+    headers = {**exchange.keys["consumer"], **PURPOSE}
+    start = ok(exchange.client.get(f"{API}/grants/{grant}/changes", headers=headers))
+    assert start["up_to_date"]
+    publish(exchange, "unconditional", edited(exchange, 950), tmp_path, "to-undo")
+    ok(
+        exchange.client.post(
+            f"/api/v1/collect/entries/{entry}/versions/{number}/publish",
+            json={"reason": "新版本有误，回退"},
+            headers=exchange.keys["provider_officer"],
+        )
+    )
+    changes = pull(exchange, grant, cursor=start["next_cursor"])
+    # The load, then the roll back: the same rows, undone, in the step back to ``number``.
+    load = [c for c in changes if c["version"] == number + 1]
+    undo = changes[len(load) :]
+    assert load and changes[: len(load)] == load and {c["version"] for c in undo} == {number}
+    opposite = {"added": "removed", "removed": "added", "changed": "changed"}
+    assert {(c["key"]["身份证号"], opposite[c["op"]]) for c in load} == {
+        (c["key"]["身份证号"], c["op"]) for c in undo
+    }
+    for change in changes:
+        if change["op"] == "removed":
+            del held[change["key"]["身份证号"]]
+        else:
+            held[change["key"]["身份证号"]] = change["row"]
+    assert held == served(exchange, grant) == before
+
+
+def _current(x: Exchange, grant: int) -> int:
+    found = ok(x.client.get(f"{API}/grants/{grant}/dictionary", headers=x.keys["consumer"]))
+    return int(found["version"]["number"])
