@@ -33,7 +33,11 @@ def changes(
     purpose: PurposeDep,
     cursor: Annotated[str | None, Query(description="上次返回的 next_cursor；不填则从头")] = None,
     since_version: Annotated[
-        int | None, Query(ge=1, description="从该版本发布之后的变更开始")
+        int | None,
+        Query(
+            ge=1,
+            description="从该版本发布之后的变更开始（回退后再次发布的版本，从最近一次发布算起；续读请用游标）",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=feed.LIMIT_MAX, description="本页最多条数")] = 500,
 ) -> Response:
