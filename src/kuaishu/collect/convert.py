@@ -13,6 +13,7 @@ import duckdb
 
 from kuaishu.catalog.enums import ItemType
 from kuaishu.clean.rules import Compiled, half_width_sql, text_sql
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
 from kuaishu.settings import get_settings
 
@@ -74,13 +75,9 @@ def _trimmed(column: str) -> str:
     cheaper than the trim it spares)."""
     edge = f"^[{BLANKS}]|[{BLANKS}]$"
     return (
-        f"CASE WHEN regexp_matches({column}, {_sql_text(edge)}) "
-        f"THEN trim({column}, {_sql_text(BLANKS)}) ELSE {column} END"
+        f"CASE WHEN regexp_matches({column}, {literal(edge)}) "
+        f"THEN trim({column}, {literal(BLANKS)}) ELSE {column} END"
     )
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _converted(item: Target, text: str) -> str:
@@ -107,18 +104,16 @@ def _problems(item: Target, column: str, text: str, value: str) -> list[str]:
     found: list[str] = []
     if item.type_code in TYPE_WORDS:
         reason = (
-            _sql_text(f"{label}的值“")
+            literal(f"{label}的值“")
             + f" || left({text}, 40) || "
-            + _sql_text(f"”不是有效的{TYPE_WORDS[item.type_code]}")
+            + literal(f"”不是有效的{TYPE_WORDS[item.type_code]}")
         )
         found.append(f"CASE WHEN {text} IS NOT NULL AND {value} IS NULL THEN {reason} END")
     elif item.length:
-        reason = _sql_text(f"{label}超过长度 {item.length}")
+        reason = literal(f"{label}超过长度 {item.length}")
         found.append(f"CASE WHEN length({text}) > {item.length} THEN {reason} END")
     if item.is_key:
-        found.append(
-            f"CASE WHEN {text} IS NULL THEN {_sql_text(f'{label}为关键字段，不能为空')} END"
-        )
+        found.append(f"CASE WHEN {text} IS NULL THEN {literal(f'{label}为关键字段，不能为空')} END")
     return found
 
 
@@ -184,7 +179,7 @@ def convert(
             f"COPY (SELECT c._line AS _line, c._reason AS _reason, {source_columns} "
             f"FROM checked c JOIN {RAW_TABLE} r ON r.rowid = c._rid "
             f"WHERE c._reason IS NOT NULL ORDER BY c._line) "
-            f"TO {_sql_text(str(quarantine_path))} (FORMAT parquet)"
+            f"TO {literal(str(quarantine_path))} (FORMAT parquet)"
         )
     kept = int(con.execute("SELECT count(*) FROM serve.data").fetchone()[0])  # type: ignore[index]
     con.execute("DROP TABLE checked")

@@ -32,6 +32,7 @@ from kuaishu.clean.services import (
     pseudonym_items,
     remember_pseudonyms,
 )
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect import connectors, mapping
 from kuaishu.collect.connectors.previous import append_previous, served_base
 from kuaishu.collect.convert import DUCK_TYPES, Target, convert, index_keys
@@ -196,7 +197,7 @@ def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(staging / "work.duckdb"))
     con.execute(f"SET memory_limit = '{settings.load_memory_mb}MB'")
     con.execute(f"SET threads = {settings.load_threads}")
-    con.execute(f"SET temp_directory = '{staging / 'spill'}'")
+    con.execute(f"SET temp_directory = {literal(str(staging / 'spill'))}")
     con.execute(f"ATTACH '{staging / storage.SERVE_FILE}' AS serve")
     return con
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import Role
 from kuaishu.security.models import AuditEvent, Outcome
+
+if TYPE_CHECKING:
+    from kuaishu.authz import Denied
 
 
 def record(
@@ -41,3 +44,19 @@ def record(
     )
     session.add(audit_event)
     return audit_event
+
+
+def record_denial(
+    session: Session, actor: Actor, denied: Denied, details: dict[str, Any]
+) -> AuditEvent:
+    """A refused operation, in the trail like any event: its operation, target, and where it was
+    asked (a request's method and path, a delivery's subscription)."""
+    return record(
+        session,
+        actor,
+        denied.operation,
+        outcome=Outcome.DENIED,
+        target_type=denied.target_type,
+        target_id=denied.target_id,
+        details=details,
+    )

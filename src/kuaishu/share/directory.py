@@ -32,6 +32,12 @@ class Listing:
     revision: CatalogRevision | None  # the revision in force: conditions, methods, basis, contact
     score: float | None  # quality score of the served version; None without data or report
 
+    @property
+    def contact(self) -> str:
+        """The entry's own contact, else its department's."""
+        own = self.revision.contact if self.revision else ""
+        return own or self.entry.department.contact or ""
+
 
 @dataclass(frozen=True)
 class Directory:

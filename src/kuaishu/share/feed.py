@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.clean import keyed
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import quote
 from kuaishu.errors import NotFound, ValidationFailed
 from kuaishu.share.enums import AccessMethod
@@ -81,7 +82,7 @@ class Page:
 
     @property
     def fields(self) -> list[dict[str, Any]]:
-        return [{"name": o.name, "type": o.type, "item_type": o.item_type} for o in self.outputs]
+        return [o.field for o in self.outputs]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -175,8 +176,8 @@ class _Reader:
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         con = changes.connect()
         keyed.register_udfs(con)
-        literal = "'" + str(self.path).replace("'", "''") + "'"
-        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal})").fetchall()
+        path = literal(str(self.path))
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()
         present = {str(r[0]) for r in described}
         columns = [
             quote(c.name) if c.name in present else f"CAST(NULL AS {c.type}) AS {quote(c.name)}"
@@ -184,7 +185,7 @@ class _Reader:
         ]
         con.execute(
             f"CREATE VIEW {TABLE} AS SELECT {CHANGE}, {SIDE}, {OP}, {', '.join(columns)} "
-            f"FROM read_parquet({literal})"
+            f"FROM read_parquet({path})"
         )
         self.con = con
         return con

@@ -15,6 +15,7 @@ from kuaishu.share import feed, services, subscriptions
 from kuaishu.share.enums import SubscriptionState
 from kuaishu.share.models import Subscription
 from kuaishu.share.schemas import SubscribedOut, SubscribeIn, SubscriptionOut
+from kuaishu.store.reads import json_value
 from kuaishu.store.routes import PurposeDep
 from kuaishu.web.deps import CurrentActor, SessionDep
 
@@ -52,7 +53,7 @@ def changes(
         start = feed.START
     page = feed.read(db, actor=actor, grant=grant, cursor=start, limit=limit, purpose=purpose)
     return Response(
-        orjson.dumps(page.as_dict(), default=subscriptions.json_value),
+        orjson.dumps(page.as_dict(), default=json_value),
         media_type="application/json",
     )
 

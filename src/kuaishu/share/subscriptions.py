@@ -19,8 +19,6 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,13 +32,14 @@ from kuaishu.db import transaction, utcnow
 from kuaishu.errors import AppError, Conflict, NotFound, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.security.crypto import constant_time_equal, hmac_sm3, keyring, random_token
-from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.share import feed, sync
 from kuaishu.share.enums import AccessMethod, GrantState, SubscriptionMode, SubscriptionState
 from kuaishu.share.grants import GrantRefused, effective_state
 from kuaishu.share.models import ShareGrant, Subscription
 from kuaishu.share.services import LISTED, tell_consumer
+from kuaishu.store import changes
+from kuaishu.store.reads import json_value
 from kuaishu.store.services import current_version
 
 log = logging.getLogger(__name__)
@@ -260,7 +259,7 @@ class Batch:
 
 def deliver_due(factory: sessionmaker[Session], *, now: datetime | None = None) -> int:
     """Deliver every active subscription whose next try is due, until each is caught up, fails
-    or has sent ``rounds`` batches; the number of batches acknowledged."""
+    or has sent 20 batches (the others get their turn); the number of batches acknowledged."""
     now = now or utcnow()
     with factory() as session:
         due = session.scalars(
@@ -272,16 +271,18 @@ def deliver_due(factory: sessionmaker[Session], *, now: datetime | None = None) 
         ).all()
     acknowledged = 0
     for subscription_id in due:
-        for _ in range(20):  # batches per subscription per beat: others get their turn
+        for _ in range(20):
             outcome = deliver_one(factory, subscription_id, now=now)
-            acknowledged += outcome == "sent"
-            if outcome != "sent":
+            acknowledged += outcome in ("sent", "done")
+            if outcome not in ("sent", "skipped"):
                 break
     return acknowledged
 
 
 def deliver_one(factory: sessionmaker[Session], subscription_id: int, *, now: datetime) -> str:
-    """One batch: ``sent``, ``idle`` (caught up), ``failed`` (retry scheduled) or ``held``."""
+    """One batch: ``sent`` (acknowledged, more to come), ``done`` (acknowledged, caught up),
+    ``skipped`` (nothing this consumer sees in the next changes), ``idle`` (nothing new),
+    ``failed`` (retry scheduled) or ``held`` (another deliverer has it)."""
     batch = _read_batch(factory, subscription_id, now)
     if not isinstance(batch, Batch):
         return batch
@@ -308,9 +309,8 @@ def deliver_one(factory: sessionmaker[Session], subscription_id: int, *, now: da
             subscription.delivered += len(batch.page.changes)
         subscription.attempts, subscription.last_error = 0, ""
         subscription.last_delivered_at = utcnow()
-        subscription.next_attempt_at = None if batch.page.up_to_date else now
-        subscription.lease_until = None
-    return "idle" if batch.page.up_to_date else "sent"
+        subscription.next_attempt_at = subscription.lease_until = None
+    return "done" if batch.page.up_to_date else "sent"
 
 
 class _Rejected(Exception):
@@ -335,7 +335,11 @@ def _read_batch(factory: sessionmaker[Session], subscription_id: int, now: datet
             return "held"
         subscription = session.get(Subscription, subscription_id)
         assert subscription is not None
-        session.refresh(subscription)
+        if feed.Cursor.parse(subscription.cursor).position > changes.last_position(
+            session, subscription.entry_id
+        ):  # caught up: nothing is read, so there is no access to record on every beat
+            subscription.lease_until = None
+            return "idle"
         grant = _grant(session, subscription)
         actor = _acting_for(session, subscription)
         delivery = f"{subscription.id}-{subscription.cursor}"
@@ -353,22 +357,15 @@ def _read_batch(factory: sessionmaker[Session], subscription_id: int, now: datet
                 )
         except AppError as error:
             if isinstance(error, Denied):  # in the trail like a refused request
-                audit.record(
-                    session,
-                    actor,
-                    error.operation,
-                    outcome=Outcome.DENIED,
-                    target_type=error.target_type,
-                    target_id=error.target_id,
-                    details={"subscription": subscription.id, "code": error.code},
+                audit.record_denial(
+                    session, actor, error, {"subscription": subscription.id, "code": error.code}
                 )
             _retry_later(session, subscription, now, _describe(error))
             return "failed"
         if not page.changes:
             subscription.cursor = str(page.next_cursor)
-            subscription.lease_until = None
-            subscription.next_attempt_at = None if page.up_to_date else now
-            return "idle" if page.up_to_date else "sent"
+            subscription.next_attempt_at = subscription.lease_until = None
+            return "idle" if page.up_to_date else "skipped"
         body = orjson.dumps(
             {
                 "subscription": subscription.id,
@@ -391,10 +388,6 @@ def _read_batch(factory: sessionmaker[Session], subscription_id: int, now: datet
             target_table=subscription.target_table,
             secret=secret,
         )
-
-
-def json_value(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def _post(batch: Batch) -> None:

@@ -23,11 +23,12 @@ import duckdb
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import quote
 from kuaishu.db import transaction as session_scope
 from kuaishu.errors import AppError
-from kuaishu.settings import get_settings
 from kuaishu.store import storage
+from kuaishu.store.engine import serving_config
 from kuaishu.store.models import Dataset, DatasetChange, DatasetVersion, VersionState
 
 CHANGE = "__ks_change"
@@ -190,16 +191,8 @@ def materialize_touching(session: Session, version_ids: set[int]) -> None:
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    settings = get_settings()
-    spill = storage.data_root() / "tmp" / "duckdb"
-    spill.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
-        config={"memory_limit": f"{settings.serve_memory_mb}MB", "temp_directory": str(spill)}
-    )
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    """An in-memory DuckDB connection, set up as the serving ones are."""
+    return duckdb.connect(config=serving_config())
 
 
 def diff(old: DatasetVersion | None, new: DatasetVersion, target: Path) -> tuple[int, int, int]:
@@ -207,12 +200,12 @@ def diff(old: DatasetVersion | None, new: DatasetVersion, target: Path) -> tuple
     rows added, changed and removed."""
     con = connect()
     try:
-        new_file = _literal(storage.resolve(new.path) / storage.DATA_FILE)
+        new_file = literal(str(storage.resolve(new.path) / storage.DATA_FILE))
         con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet({new_file})")
         if old is None:
             con.execute("CREATE VIEW old AS SELECT * FROM new LIMIT 0")
         else:
-            old_file = _literal(storage.resolve(old.path) / storage.DATA_FILE)
+            old_file = literal(str(storage.resolve(old.path) / storage.DATA_FILE))
             con.execute(f"CREATE VIEW old AS SELECT * FROM read_parquet({old_file})")
         old_columns = [str(r[0]) for r in con.execute("DESCRIBE old").fetchall()]
         new_columns = [str(r[0]) for r in con.execute("DESCRIBE new").fetchall()]
@@ -224,7 +217,7 @@ def diff(old: DatasetVersion | None, new: DatasetVersion, target: Path) -> tuple
             _keyless_changes(con, same_shape)
         con.execute(
             f"COPY (SELECT * FROM changes ORDER BY {CHANGE}, {SIDE} DESC) "
-            f"TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)"
+            f"TO {literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
         )
         found = dict(con.execute(f"SELECT {OP}, count(*) FROM ops GROUP BY {OP}").fetchall())
         return (int(found.get(ADDED, 0)), int(found.get(CHANGED, 0)), int(found.get(REMOVED, 0)))

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from kuaishu.clean import keyed
+from kuaishu.clean.sqltext import literal
 from kuaishu.settings import get_settings
 from kuaishu.store import storage
 from kuaishu.store.plan import ReadPlan, Rendered
@@ -67,19 +68,16 @@ class Connections:
             self.open.clear()
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    settings = get_settings()
+def serving_config() -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB settings of every connection reading versions: the serving memory limit, and a
+    spill folder under the data dir — never inside an immutable version folder."""
     spill = storage.data_root() / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        str(path),
-        read_only=True,
-        config={
-            "memory_limit": f"{settings.serve_memory_mb}MB",
-            # Large sorts spill here, never into the immutable version folder.
-            "temp_directory": str(spill),
-        },
-    )
+    return {"memory_limit": f"{get_settings().serve_memory_mb}MB", "temp_directory": str(spill)}
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=True, config=serving_config())
     # The keyed masks (SM3 hash, pseudonym, SM4) are functions of the connection; its cursors
     # inherit them. Decryption is never registered on a serving connection.
     keyed.register_udfs(con)
@@ -163,7 +161,8 @@ def batches(
 
 def copy_to(cur: duckdb.DuckDBPyConnection, rendered: Rendered, target: Path, options: str) -> int:
     """DuckDB's own writer, ``COPY (plan) TO target``; returns the rows written."""
-    path = str(target).replace("'", "''")
-    result = cur.execute(f"COPY ({rendered.sql}) TO '{path}' ({options})", rendered.params)
+    result = cur.execute(
+        f"COPY ({rendered.sql}) TO {literal(str(target))} ({options})", rendered.params
+    )
     found = result.fetchone()
     return int(found[0]) if found else 0

@@ -82,6 +82,11 @@ class Output:
     text: bool = False  # text cells get formula neutralisation in spreadsheet formats
     windowed: bool = False  # computed over other rows (the shuffle mask)
 
+    @property
+    def field(self) -> dict[str, Any]:
+        """How a response describes this column to the reader."""
+        return {"name": self.name, "type": self.type, "item_type": self.item_type}
+
 
 @dataclass(frozen=True)
 class Condition:

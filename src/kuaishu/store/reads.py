@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -87,6 +88,12 @@ class Served:
 
 # Finds what a read reads (for a cursor: the version it was made on); the default is the owner's.
 Locate = Callable[[int | None], Served]
+
+
+def json_value(value: Any) -> Any:
+    """orjson's fallback for a served value it cannot encode: decimals as numbers, the rest
+    (timestamps with a time zone, UUIDs, …) as their text."""
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 @dataclass(frozen=True)

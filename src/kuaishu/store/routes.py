@@ -6,7 +6,6 @@ written as is (``/api/v1/data/301001/52001A00001/query``) or percent-encoded (``
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -115,21 +114,15 @@ PurposeDep = Annotated[str | None, Depends(declared_purpose)]
 ShapeParam = Annotated[Shape, Query(description="arrays：每行为数组（默认）；objects：每行为对象")]
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
 def rows_response(result: reads.Rows, shape: Shape, **extra: Any) -> Response:
     """The rows as JSON, encoded in one pass by orjson (no per-row validation)."""
-    fields = [{"name": o.name, "type": o.type, "item_type": o.item_type} for o in result.outputs]
+    fields = [o.field for o in result.outputs]
     rows: list[Any] = result.rows
     if shape == Shape.OBJECTS:
         labels = [o.name for o in result.outputs]
         rows = [dict(zip(labels, row, strict=True)) for row in result.rows]
     body = {"fields": fields, "rows": rows, **extra, "version": result.version}
-    return Response(orjson.dumps(body, default=_json_value), media_type="application/json")
+    return Response(orjson.dumps(body, default=reads.json_value), media_type="application/json")
 
 
 @router.get(

@@ -22,7 +22,6 @@ from kuaishu.db import transaction
 from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
-from kuaishu.security.models import Outcome
 
 log = logging.getLogger("kuaishu.web")
 
@@ -80,14 +79,8 @@ def _record_denial(request: Request, exc: Denied) -> None:
         return
     try:
         with transaction(request.app.state.sessionmaker) as session:
-            audit.record(
-                session,
-                actor,
-                exc.operation,
-                outcome=Outcome.DENIED,
-                target_type=exc.target_type,
-                target_id=exc.target_id,
-                details={"method": request.method, "path": request.url.path},
+            audit.record_denial(
+                session, actor, exc, {"method": request.method, "path": request.url.path}
             )
     except Exception:  # a failed audit write must not hide the refusal itself
         log.exception("could not record a denial")

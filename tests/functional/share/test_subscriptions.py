@@ -320,9 +320,10 @@ def test_a_receiver_down_for_a_while_gets_every_change_exactly_once(
     assert replay(got) == served(exchange, grant)
     assert done.delivered == len(got)
     # Nothing more to send: a further beat sends nothing.
-    before = len(receiver.raw)
-    deliver_due(exchange.factory, now=later + timedelta(hours=3))
+    before, reads = len(receiver.raw), len(exchange.audit("data.changes"))
+    assert deliver_due(exchange.factory, now=later + timedelta(hours=3)) == 0
     assert len(receiver.raw) == before
+    assert len(exchange.audit("data.changes")) == reads  # nothing read, nothing recorded
 
 
 def test_revoking_the_grant_stops_delivery_on_the_next_try(

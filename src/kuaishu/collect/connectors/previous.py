@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 from sqlalchemy.orm import Session
 
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.collect.raw import RAW_TABLE, LoadError, quote
 from kuaishu.store import storage
@@ -92,7 +93,7 @@ def append_previous(
 
     ``columns`` are ``raw``'s columns; a source column only the old rows have is added.
     """
-    path = str(previous.data_path).replace("'", "''")
+    path = literal(str(previous.data_path))
     wanted = dict(previous.sources)
     if not wanted:
         raise LoadError(
@@ -117,7 +118,7 @@ def append_previous(
     before = _count(con)
     con.execute(
         f"INSERT INTO {RAW_TABLE} BY NAME SELECT {select} "
-        f"FROM read_parquet('{path}') p {replaced_by_new}"
+        f"FROM read_parquet({path}) p {replaced_by_new}"
     )
     kept = _count(con) - before
     return kept, previous.rows - kept

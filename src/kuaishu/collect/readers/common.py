@@ -28,10 +28,6 @@ class Context:
         return str(value) if value not in (None, "") else None
 
 
-def sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def too_wide(count: int) -> None:
     if count > MAX_COLUMNS:
         raise LoadError(

@@ -13,13 +13,13 @@ from pathlib import Path, PurePath
 
 import duckdb
 
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, Skipped
 from kuaishu.collect.readers import lines as relines
 from kuaishu.collect.readers.common import (
     Context,
     check_columns,
     execute_with_progress,
-    sql_text,
 )
 from kuaishu.collect.readers.layout import FOOTNOTE, Layout, find_footer, find_layout
 from kuaishu.collect.readers.textfile import (
@@ -128,7 +128,7 @@ def _load(
     *,
     multiline: bool,
 ) -> int:
-    columns = "{" + ", ".join(f"{sql_text(name)}: 'VARCHAR'" for name in header) + "}"
+    columns = "{" + ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header) + "}"
     sql = (
         f"CREATE TABLE {RAW_TABLE} AS SELECT * FROM read_csv(?, delim = ?, quote = '\"', "
         f"escape = '\"', header = true, skip = {layout.header_line - 1}, columns = {columns}, "

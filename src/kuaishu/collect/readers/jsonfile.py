@@ -12,12 +12,12 @@ from pathlib import Path
 
 import duckdb
 
+from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable
 from kuaishu.collect.readers.common import (
     Context,
     check_columns,
     execute_with_progress,
-    sql_text,
     utf8_source,
 )
 from kuaishu.collect.readers.detect import Kind
@@ -97,7 +97,7 @@ def _read_with_duckdb(
     con: duckdb.DuckDBPyConnection, source: Path, fmt: str, ctx: Context
 ) -> RawTable:
     columns = check_columns(_keys(con, source, fmt))
-    struct = "{" + ", ".join(f"{sql_text(name)}: 'VARCHAR'" for name in columns) + "}"
+    struct = "{" + ", ".join(f"{literal(name)}: 'VARCHAR'" for name in columns) + "}"
     sql = (
         f"CREATE TABLE {RAW_TABLE} AS SELECT * FROM read_json(?, format = '{fmt}', "
         f"records = true, columns = {struct}, maximum_object_size = {MAX_OBJECT_BYTES})"
