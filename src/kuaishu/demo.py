@@ -133,7 +133,7 @@ def build_demo(session: Session) -> bool:
     return True
 
 
-def build_catalog(session: Session) -> CatalogDemoReport | None:
+def build_catalog(session: Session) -> CatalogDemoReport:
     """The demo catalog: data elements, the Guangxi portal's real catalog, workflow examples."""
     from kuaishu.catalog.demo import build_catalog_demo
 
@@ -142,10 +142,9 @@ def build_catalog(session: Session) -> CatalogDemoReport | None:
 
 def build_data(factory: sessionmaker[Session]) -> DataDemoReport:
     """The demo data: each real sample file behind a published entry, loaded as its version."""
-    from kuaishu.catalog.demo import samples_dir
     from kuaishu.collect.demo import build_data_demo
 
-    return build_data_demo(factory, CLI, samples_dir())
+    return build_data_demo(factory, CLI)
 
 
 def build_exchange(factory: sessionmaker[Session]) -> ExchangeDemoReport:

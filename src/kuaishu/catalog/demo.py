@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from kuaishu.catalog import elements, services
 from kuaishu.catalog.enums import OpenType, ResourceClass, ShareMethod, ShareType
 from kuaishu.catalog.guangxi import Dataset, load_guangxi_catalog
 from kuaishu.catalog.schemas import RevisionIn
+from kuaishu.demo_data import sample
 
 GUANGXI = ("450000", "广西壮族自治区")
 CITIES = {
@@ -41,14 +41,6 @@ CITY_CHARS = "123456789ABCDE"  # the 14 cities, in code order
 FOURTH_CHARS = "0123456789QRSTUVWXYZ"  # any level
 CITY_LEVEL_CHARS = "0QRSTUVWXYZ"  # the 4th character of a city-level department
 LAST_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def samples_dir() -> Path:
-    """Where the sample files live: KUAISHU_SAMPLES_DIR, else ../shared/data/samples."""
-    configured = os.environ.get("KUAISHU_SAMPLES_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "samples"
 
 
 @dataclass
@@ -156,14 +148,11 @@ def load_guangxi(session: Session, actor: Actor, path: Path) -> CatalogDemoRepor
     return CatalogDemoReport(len(load.datasets), len(load.rejected), load.repaired, len(cache))
 
 
-def build_catalog_demo(session: Session, actor: Actor) -> CatalogDemoReport | None:
-    """The data elements registry, then the Guangxi catalog when its file is at hand."""
+def build_catalog_demo(session: Session, actor: Actor) -> CatalogDemoReport:
+    """The data elements registry, the workflow examples, then the shipped Guangxi catalog."""
     elements.seed_elements(session)
     build_workflow_examples(session)
-    path = samples_dir() / "guangxi_portal_catalog.jsonl"
-    if not path.exists():
-        return None
-    return load_guangxi(session, actor, path)
+    return load_guangxi(session, actor, sample("guangxi_portal_catalog.jsonl"))
 
 
 def _people(session: Session) -> dict[str, Actor]:

@@ -24,6 +24,7 @@ from kuaishu.collect.enums import SourceKind
 from kuaishu.collect.jobs import InlineRunner
 from kuaishu.collect.models import LoadRun
 from kuaishu.db import transaction
+from kuaishu.demo_data import sample
 
 YEARS = [f"{year}年" for year in range(2025, 2005, -1)]
 
@@ -112,7 +113,7 @@ DATASETS = (
         keywords=("高考", "投档", "学校"),
     ),
     DemoDataset(
-        "covid_daily_229k.csv",
+        "covid_daily_24k.csv",
         "52007",
         "新冠肺炎疫情每日统计",
         "各地卫生健康委员会公布的每日确诊、疑似、治愈、死亡人数。",
@@ -179,10 +180,10 @@ def _revision(dataset: DemoDataset) -> RevisionIn:
     )
 
 
-def _queue(session: Session, actor: Actor, dataset: DemoDataset, samples: Path) -> int | None:
-    source_file = samples / dataset.file
+def _queue(session: Session, actor: Actor, dataset: DemoDataset) -> int | None:
+    source_file = sample(dataset.file)
     department = session.scalar(select(Department).where(Department.code == dataset.department))
-    if department is None or not source_file.exists():
+    if department is None:
         return None
     if session.scalar(select(CatalogEntry.id).where(CatalogEntry.name == dataset.name)):
         return None
@@ -207,13 +208,13 @@ def _queue(session: Session, actor: Actor, dataset: DemoDataset, samples: Path) 
     return run.id
 
 
-def build_data_demo(factory: sessionmaker[Session], actor: Actor, samples: Path) -> DataDemoReport:
+def build_data_demo(factory: sessionmaker[Session], actor: Actor) -> DataDemoReport:
     """Publish an entry per sample file and load it; a file that fails is reported, not fatal."""
     report = DataDemoReport(loaded=[], failed=[])
     runner = InlineRunner(factory)
     for dataset in DATASETS:
         with transaction(factory) as session:
-            run_id = _queue(session, actor, dataset, samples)
+            run_id = _queue(session, actor, dataset)
         if run_id is None:
             continue
         runner.submit(run_id)

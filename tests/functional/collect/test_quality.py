@@ -4,17 +4,17 @@ counts made independently from the file, and the placeholders and zero values ar
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.db import transaction
+from kuaishu.demo_data import sample
 from tests import factories as f
 from tests.functional.collect.conftest import API, Staff, load, ok
 
-COVID = Path(__file__).resolve().parents[3].parent / "shared/data/samples/covid_daily_229k.csv"
+COVID = sample("covid_daily_24k.csv")
 ITEMS = [
     ("date", "D"),
     ("country", "C"),
@@ -30,7 +30,6 @@ ITEMS = [
 ]
 
 
-@pytest.mark.skipif(not COVID.exists(), reason="the shared samples are not beside the checkout")
 def test_covid_quality_report_matches_independent_counts(
     http: TestClient, staff: Staff, factory: sessionmaker[Session]
 ) -> None:
@@ -46,7 +45,7 @@ def test_covid_quality_report_matches_independent_counts(
     report = version["quality"]
     with COVID.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert report["rows"] == len(rows) == 229_084
+    assert report["rows"] == len(rows) == 24_159
     columns = {c["name"]: c for c in report["columns"]}
     for name in ("city", "cityCode", "province", "provinceCode"):
         empty = sum(1 for r in rows if not r[name].strip())

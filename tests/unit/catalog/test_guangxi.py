@@ -6,14 +6,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
-from kuaishu.catalog.demo import samples_dir
 from kuaishu.catalog.enums import UpdateCycle
 from kuaishu.catalog.guangxi import LABELS, load_guangxi_catalog, unshift
+from kuaishu.demo_data import sample
 
-SAMPLE = samples_dir() / "guangxi_portal_catalog.jsonl"
-pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="shared samples not present")
+SAMPLE = sample("guangxi_portal_catalog.jsonl")
 
 
 def test_every_record_is_read_and_the_slide_is_undone() -> None:

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kuaishu.catalog.models import CatalogEntry
+from kuaishu.collect.demo import DATASETS
+from kuaishu.db import make_engine
+from kuaishu.demo_data import sample
+from kuaishu.share.models import ShareGrant
+from kuaishu.store.models import Dataset, DatasetVersion
+
+COVID = sample("covid_daily_24k.csv")
 
 
 def run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUAISHU_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("KUAISHU_DATABASE_URL", None)
+    """The command as a newcomer runs it: from another folder, with a home of its own, and no
+    variable pointing at sample files outside the package."""
+    elsewhere = data_dir / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "KUAISHU_DATA_DIR": str(data_dir),
+        "COLUMNS": "200",
+        "HOME": str(elsewhere),
+    }
+    for name in ("KUAISHU_DATABASE_URL", "KUAISHU_SAMPLES", "KUAISHU_SAMPLES_DIR"):
+        env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "kuaishu.cli", *args],
         env=env,
+        cwd=elsewhere,
         capture_output=True,
         text=True,
         timeout=120,
@@ -43,7 +66,7 @@ def test_init_twice_then_demo_then_user_list(tmp_path: Path) -> None:
     ):
         assert username in demo.stdout
     # The real sample files are loaded behind their entries, none failing.
-    assert "新冠肺炎疫情每日统计，229084 行" in demo.stdout
+    assert "新冠肺炎疫情每日统计，24159 行" in demo.stdout
     assert "全国普通高等学校名单，2631 行" in demo.stdout
     assert "未能加载" not in demo.stdout
     # Both sides of the exchange have something to do on first sign-in.
@@ -62,3 +85,33 @@ def test_bad_department_code_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "invalid_department_code" in bad.stdout
+
+
+@pytest.mark.xdist_group("cli")
+def test_demo_on_a_fresh_install_has_catalog_data_and_a_grant(tmp_path: Path) -> None:
+    """`kuaishu demo` needs nothing beside the package: the Guangxi catalog, every shipped sample
+    file served as a version of its entry, and the consumer's grant are all there."""
+    demo = run(["demo", "--no-serve"], tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "未能加载" not in demo.stdout
+
+    with COVID.open(encoding="utf-8", newline="") as fh:
+        covid_rows = sum(1 for _ in csv.reader(fh)) - 1  # the header
+    engine = make_engine(f"sqlite:///{tmp_path / 'kuaishu.db'}")
+    try:
+        with Session(engine) as session:
+            entries = session.scalar(select(func.count()).select_from(CatalogEntry))
+            assert entries is not None and entries > 1100  # the Guangxi portal's 1,118 datasets
+            query = (
+                select(CatalogEntry.name, DatasetVersion.row_count)
+                .join(Dataset, Dataset.entry_id == CatalogEntry.id)
+                .join(DatasetVersion, DatasetVersion.id == Dataset.current_version_id)
+            )
+            served = {name: rows for name, rows in session.execute(query)}
+            assert set(served) == {dataset.name for dataset in DATASETS}
+            assert all(rows > 0 for rows in served.values()), served
+            assert served["新冠肺炎疫情每日统计"] == covid_rows == 24_159
+            grants = session.scalar(select(func.count()).select_from(ShareGrant))
+            assert grants == 1
+    finally:
+        engine.dispose()
