@@ -10,7 +10,10 @@ PORT   ?= 8000
 demo: install  ## install, build the demo platform and serve it at http://127.0.0.1:8000
 	$(BIN)/kuaishu demo --host $(HOST) --port $(PORT)
 
-test: install-dev system-test-deps  ## install, start PostgreSQL, run every test on SQLite and PostgreSQL
+test: install-dev system-test-deps  ## install, lint, type-check, start PostgreSQL, run every test on SQLite and PostgreSQL
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 	@url=$$(./scripts/postgres.sh | tail -n 1); \
 	KUAISHU_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
