@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
-from kuaishu.web import errors
+from kuaishu.web import apidocs, errors
 from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -37,16 +37,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(
         title="块数 kuaishu API",
         version=__version__,
-        docs_url="/api/v1/docs",
+        docs_url=None,  # web/apidocs.py serves it from vendored assets
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
-        description='政务数据共享开放平台接口。错误统一为 {"error": {code, message, details}}。',
+        description=(
+            '政务数据共享开放平台接口。错误统一为 {"error": {code, message, details}}。'
+            "调用需 API 密钥：点击 Authorize 填入密钥后即可在本页试用。"
+        ),
         lifespan=_lifespan,
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.settings = settings
     errors.install(app)
+    apidocs.install(app)
     app.add_middleware(
         DeclaredBodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
