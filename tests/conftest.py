@@ -24,6 +24,8 @@ from kuaishu.web.app import create_app, load_domains  # noqa: E402
 
 load_domains()
 
+from tests.samples import check_present  # noqa: E402
+
 POSTGRES_URL = os.environ.get("KUAISHU_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
@@ -98,3 +100,9 @@ def app(engine: Engine, session_factory: sessionmaker[Session]):  # type: ignore
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _shipped_samples(request: pytest.FixtureRequest) -> None:
+    """A test marked ``samples`` (tests/samples.py) fails, not skips, when a file it reads is gone."""
+    check_present(request.node)

@@ -14,8 +14,9 @@ from kuaishu.demo import build_catalog, build_demo
 from kuaishu.migrate import upgrade
 from kuaishu.pagination import PageRequest
 from tests.conftest import fresh_database_url
+from tests.samples import sample, uses
 
-pytestmark = pytest.mark.xdist_group("demo-catalog")
+pytestmark = [pytest.mark.xdist_group("demo-catalog"), uses(sample("guangxi_portal_catalog.jsonl"))]
 
 
 @pytest.fixture(scope="module")

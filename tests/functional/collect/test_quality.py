@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.db import transaction
-from kuaishu.demo_data import sample
 from tests import factories as f
 from tests.functional.collect.conftest import API, Staff, load, ok
+from tests.samples import sample, uses
 
 COVID = sample("covid_daily_24k.csv")
 ITEMS = [
@@ -30,6 +30,7 @@ ITEMS = [
 ]
 
 
+@uses(COVID)
 def test_covid_quality_report_matches_independent_counts(
     http: TestClient, staff: Staff, factory: sessionmaker[Session]
 ) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from kuaishu.catalog.enums import UpdateCycle
 from kuaishu.catalog.guangxi import LABELS, load_guangxi_catalog, unshift
-from kuaishu.demo_data import sample
+from tests.samples import sample, uses
 
 SAMPLE = sample("guangxi_portal_catalog.jsonl")
+pytestmark = uses(SAMPLE)
 
 
 def test_every_record_is_read_and_the_slide_is_undone() -> None:

@@ -16,7 +16,7 @@ from stdnum.cn import ric
 from kuaishu.clean.identifiers import IdentifierKind
 from kuaishu.clean.quality import DEFAULT_PLACEHOLDERS, quality_report
 from kuaishu.collect.raw import quote
-from kuaishu.demo_data import sample
+from tests.samples import sample, uses
 
 COVID = sample("covid_daily_24k.csv")
 COVID_ITEMS = {"date": "D", "confirmed": "I", "suspected": "I", "cured": "I", "dead": "I"}
@@ -74,6 +74,7 @@ def _missing(value: str) -> bool:
     return value.strip() in DEFAULT_PLACEHOLDERS
 
 
+@uses(COVID)
 def test_real_file_matches_counts_made_with_the_csv_module(
     covid_con: duckdb.DuckDBPyConnection, covid_rows: tuple[list[str], list[tuple[str, ...]]]
 ) -> None:
@@ -117,6 +118,7 @@ def test_real_file_matches_counts_made_with_the_csv_module(
     assert report["dimensions"]["uniqueness"] == pytest.approx(1 - surplus / len(rows))
 
 
+@uses(COVID)
 def test_real_file_with_copied_rows_counts_the_copies(
     covid_con: duckdb.DuckDBPyConnection, covid_rows: tuple[list[str], list[tuple[str, ...]]]
 ) -> None:

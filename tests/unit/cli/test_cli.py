@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.collect.demo import DATASETS
 from kuaishu.db import make_engine
-from kuaishu.demo_data import sample
 from kuaishu.share.models import ShareGrant
 from kuaishu.store.models import Dataset, DatasetVersion
+from tests.samples import sample, uses
 
 COVID = sample("covid_daily_24k.csv")
 
@@ -88,6 +88,7 @@ def test_bad_department_code_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.xdist_group("cli")
+@uses(COVID)
 def test_demo_on_a_fresh_install_has_catalog_data_and_a_grant(tmp_path: Path) -> None:
     """`kuaishu demo` needs nothing beside the package: the Guangxi catalog, every shipped sample
     file served as a version of its entry, and the consumer's grant are all there."""

@@ -23,13 +23,14 @@ from kuaishu.collect.raw import RawTable, no_progress, quote
 from kuaishu.collect.readers import read_file
 from kuaishu.collect.readers.layout import FOOTNOTE, PREAMBLE
 from kuaishu.collect.readers.sheets import GROUP_COLUMN, SUBHEADING
-from kuaishu.demo_data import sample
+from tests.samples import sample, uses
 
 NBS = sample("nbs_province_population_gbk.csv")
 CNEMC = sample("cnemc_stations_gbk.csv")
 MOE = sample("moe_universities_2017.xls")
 SHANDONG = sample("shandong_admission_2021.xlsx")
 COVID = sample("covid_daily_24k.csv")
+pytestmark = uses(NBS, CNEMC, MOE, SHANDONG, COVID)
 
 
 def load(path: Path) -> tuple[duckdb.DuckDBPyConnection, RawTable]:
