@@ -1,4 +1,5 @@
-"""Demo data: the real sample files, each behind a published catalog entry, loaded as versions.
+"""Demo data: the sample files shipped in ``kuaishu.demo_data``, each behind a published catalog entry,
+loaded as versions.
 
 The files are messy on purpose (GBK, preambles, footnotes, merged titles, sub-headings, a ``前50名``
 in a number column): the demo shows them loaded, with the rows that do not fit quarantined.
@@ -116,7 +117,7 @@ DATASETS = (
         "covid_daily_24k.csv",
         "52007",
         "新冠肺炎疫情每日统计",
-        "各地卫生健康委员会公布的每日确诊、疑似、治愈、死亡人数。",
+        "各地卫生健康委员会公布的每日确诊、疑似、治愈、死亡人数（2019-12-01 至 2020-03-09）。",
         "医疗卫生",
         "daily",
         (
