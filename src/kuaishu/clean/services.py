@@ -25,9 +25,17 @@ from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry, DataItem
 from kuaishu.clean.discovery import Finding, discover
 from kuaishu.clean.keyed import Keyed, extend_pseudonym_map, lookup_pseudonyms
-from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
+from kuaishu.clean.masking import (
+    ROW_KEY,
+    MaskingError,
+    MaskMethod,
+    mask_sql,
+    output_type,
+    parse_params,
+)
 from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
 from kuaishu.clean.rules import Compiled, check_rules, compile_rules
+from kuaishu.clean.schemas import RowKeyed
 from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import quote
 from kuaishu.collect.services import entry_items
@@ -260,11 +268,13 @@ def compiled_rules(session: Session, entry_id: int) -> tuple[Compiled, int] | No
     return compile_rules(found.rules, items, references=references), found.number
 
 
+NO_PARAMS = "参数应为 JSON 对象；原样显示（none）不带参数。"
 PROBLEMS = {
     "unknown_item": "没有这个信息项。",
     "unknown_channel": "渠道应为 share（共享）、open（开放）或 sandbox（沙箱）。",
     "duplicate_rule": "同一信息项在同一渠道只能有一条规则。",
     "unknown_method": "未知的脱敏方法。",
+    "unknown_row_key": "row_key 应为 rowid 或本资源的信息项。",
 }
 
 
@@ -304,7 +314,8 @@ def _checked_rules(
 
     for index, rule in enumerate(rules):
         item, channel = str(rule.get("item", "")), str(rule.get("channel", ""))
-        method, params = str(rule.get("method", "")), dict(rule.get("params") or {})
+        method, given = str(rule.get("method", "")), rule.get("params") or {}
+        params = dict(given) if isinstance(given, Mapping) else {}
         where = f"rules[{index}]"
         if item not in items:
             problem(f"{where}.item", "unknown_item", item)
@@ -313,13 +324,19 @@ def _checked_rules(
         if (item, channel) in seen:
             problem(where, "duplicate_rule", [item, channel])
         seen.add((item, channel))
-        if method != SHOW:
+        if not isinstance(given, Mapping) or (method == SHOW and params):
+            problem(f"{where}.params", MaskingError.code, given, gettext_(NO_PARAMS))
+        elif method != SHOW:
             try:
-                mask_sql(MaskMethod(method), "x", params, column_type="VARCHAR")
+                parsed = parse_params(MaskMethod(method), params)
             except ValueError:
                 problem(f"{where}.method", "unknown_method", method)
             except MaskingError as error:
                 problem(f"{where}.params", error.code, params, error.localized())
+            else:
+                # A row key is a name, checked here against the entry's items and quoted in SQL.
+                if isinstance(parsed, RowKeyed) and parsed.row_key not in {ROW_KEY, *items}:
+                    problem(f"{where}.params.row_key", "unknown_row_key", parsed.row_key)
         checked.append({"item": item, "channel": channel, "method": method, "params": params})
     for index, name in enumerate(quasi_identifiers):
         if name not in items:
