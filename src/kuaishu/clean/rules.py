@@ -80,6 +80,7 @@ class Compiled:
     normalise: set[str] = field(default_factory=set)
     checks: list[str] = field(default_factory=list)  # reason expressions over converted values
     dedupe: tuple[tuple[str, ...], str] | None = None  # (items or () for whole rows, keep)
+    reads: list[Path] = field(default_factory=list)  # the files the checks read (references)
 
 
 def check_rules(
@@ -103,7 +104,7 @@ def check_rules(
     for index, rule in enumerate(rules):
         where, kind = f"rules[{index}]", rule.get("kind")
         model = RULE_PARAMS.get(kind) if isinstance(kind, str) else None
-        if model is None:
+        if model is None or not isinstance(kind, str):
             problem(f"{where}.kind", "unknown_kind")
             continue
         try:
@@ -178,7 +179,7 @@ def compile_rules(
     references: Mapping[str, Path] | None = None,
 ) -> Compiled:
     """The SQL of ``rules`` (already checked); ``references`` maps entry codes to served Parquet."""
-    out = Compiled()
+    out = Compiled(reads=sorted(set((references or {}).values())))
     texts = [name for name, kind in items.items() if kind in ("C", "M", "G")]
     for rule in rules:
         kind = rule["kind"]

@@ -43,6 +43,7 @@ from kuaishu.errors import NotFound, ValidationFailed
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 from kuaishu.store import storage
+from kuaishu.store.engine import confine
 from kuaishu.store.services import current_version
 
 Versioned = TypeVar("Versioned", bound=EntryRules)
@@ -161,9 +162,9 @@ def set_policy(
         served = current_version(session, entry.id)
     except NotFound:
         return policy
+    parquet = storage.resolve(served.path) / storage.DATA_FILE
     remember_pseudonyms(
-        f"read_parquet({literal(str(storage.resolve(served.path) / storage.DATA_FILE))})",
-        pseudonym_items(policy),
+        f"read_parquet({literal(str(parquet))})", pseudonym_items(policy), reach=[parquet]
     )
     return policy
 
@@ -176,14 +177,21 @@ def pseudonym_items(policy: MaskingPolicy | None) -> list[str]:
 
 
 def remember_pseudonyms(
-    relation: str, items: Sequence[str], con: duckdb.DuckDBPyConnection | None = None
+    relation: str,
+    items: Sequence[str],
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    reach: Sequence[Path] = (),
 ) -> int:
     """Seal each new value of ``items`` in ``relation`` into the pseudonym map, so the key
-    holder can re-identify a token later; returns how many were added."""
+    holder can re-identify a token later; returns how many were added. Without ``con``, a
+    connection of its own reads ``relation``, reaching only the files in ``reach``."""
     if not items:
         return 0
     own = con is None
     reader = duckdb.connect() if con is None else con
+    if own:
+        confine(reader, reach)
     try:
         union = " UNION ".join(
             f"SELECT CAST({quote(item)} AS VARCHAR) AS v FROM {relation}" for item in items
@@ -471,6 +479,7 @@ def discover_sensitive(session: Session, *, actor: Actor, entry: CatalogEntry) -
     version = current_version(session, entry.id)
     parquet = storage.resolve(version.path) / storage.DATA_FILE
     with duckdb.connect() as con:
+        confine(con, [parquet])
         return discover(
             con, f"read_parquet({literal(str(parquet))})", [c["name"] for c in version.schema]
         )
