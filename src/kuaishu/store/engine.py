@@ -80,7 +80,10 @@ def spill_dir() -> Path:
 def serving_config() -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB settings of every connection reading versions: the serving memory limit, and a
     spill folder under the data dir — never inside an immutable version folder."""
-    return {"memory_limit": f"{get_settings().serve_memory_mb}MB", "temp_directory": str(spill_dir())}
+    return {
+        "memory_limit": f"{get_settings().serve_memory_mb}MB",
+        "temp_directory": str(spill_dir()),
+    }
 
 
 def confine(con: duckdb.DuckDBPyConnection, reach: Iterable[Path], *, lock: bool = True) -> None:
