@@ -69,7 +69,7 @@ class Mask:
 
     method: MaskMethod
     params: Mapping[str, Any]
-    source: str  # "policy" (a rule) or "default" (a sensitive item without a rule)
+    source: str  # "policy" (a rule), "default" (a sensitive item without a rule), "invalid"
 
     def sql(self, column_sql: str, column_type: str) -> str:
         return mask_sql(self.method, column_sql, self.params, column_type=column_type)
@@ -379,16 +379,29 @@ def masks_for(
     }
     rules.update({str(rule["item"]): rule for rule in overrides})
     masks: dict[str, Mask] = {}
-    for name, sensitivity in _sensitivities(session, entry):
+    items = _sensitivities(session, entry)
+    names = {name for name, _ in items}
+    for name, sensitivity in items:
         rule = rules.get(name)
         if rule is not None:
             if rule["method"] != SHOW:
-                masks[name] = Mask(
-                    MaskMethod(rule["method"]), dict(rule.get("params") or {}), "policy"
-                )
+                masks[name] = _stored_mask(rule, names)
         elif sensitivity and sensitivity != NOT_SENSITIVE:
             masks[name] = Mask(MaskMethod.NULL, {}, "default")
     return ChannelMasks(channel, policy.number if policy else None, masks)
+
+
+def _stored_mask(rule: Mapping[str, Any], names: set[str]) -> Mask:
+    """A stored rule's mask; a rule that would not pass today's checks (kept before a check
+    existed, or written around the service) shows the item as NULL: it hides, never leaks."""
+    try:
+        method = MaskMethod(rule["method"])
+        parsed = parse_params(method, dict(rule.get("params") or {}))
+    except (ValueError, TypeError, MaskingError):
+        return Mask(MaskMethod.NULL, {}, "invalid")
+    if isinstance(parsed, RowKeyed) and parsed.row_key not in {ROW_KEY, *names}:
+        return Mask(MaskMethod.NULL, {}, "invalid")
+    return Mask(method, dict(rule.get("params") or {}), "policy")
 
 
 def _sensitivities(session: Session, entry: CatalogEntry) -> list[tuple[str, str]]:
