@@ -171,6 +171,12 @@ UNKNOWN = "unknown_parameter"
 MASK_CASES = [(m, name) for m in MaskMethod for name in [*PARAMS[m].model_fields, UNKNOWN]]
 
 
+def _names_item(model: type[BaseModel], name: str) -> bool:
+    """The parameter names a data item (``ITEM_NAME`` in its schema): quoted, never bound."""
+    extra = model.model_fields[name].json_schema_extra if name in model.model_fields else None
+    return isinstance(extra, dict) and extra.get("names") == "item"
+
+
 def _is_text(method: MaskMethod, name: str) -> bool:
     return "str" in str(PARAMS[method].model_fields[name].annotation)
 
@@ -198,8 +204,10 @@ def test_masking_parameters(target: Target, method: MaskMethod, name: str) -> No
             _refusal(response, "bad_masking_policy", "rules[0].params")
             assert served.client.get(url, headers=served.member).json() == before, payload
             continue
-        # Accepted: a number in bounds, or a text for a text parameter (bound as a literal).
+        # Accepted: a number in bounds, or a text for a text parameter (bound as a literal); a
+        # parameter naming a data item takes none of these.
         assert name != UNKNOWN and (not isinstance(payload, str) or _is_text(method, name))
+        assert not _names_item(PARAMS[method], name), (name, _label(payload))
         read = served.client.get(
             served.url("query"),
             params={"channel": "share", "shape": "objects", "limit": 5},
@@ -268,6 +276,7 @@ def test_cleaning_rule_parameters(target: Target, kind: str, name: str) -> None:
             _refusal(response, "bad_cleaning_rules", "rules[0]")
             assert served.client.get(url, headers=served.member).json() == before
             continue
+        assert name != UNKNOWN and not _names_item(RULE_PARAMS[kind], name), _label(payload)
         accepted.append(rule)
     if not accepted:
         return

@@ -103,6 +103,8 @@ class ConfirmIn(Input):
 # whole; nothing of an unchecked value is ever pasted into SQL.
 
 NAME = 200  # the longest data-item name a rule may name
+# Marks a parameter that names one of the entry's data items: checked against them, then quoted.
+ITEM_NAME: dict[str, Any] = {"names": "item"}
 BIGINT = 2**63 - 1
 
 
@@ -152,7 +154,11 @@ class RowKeyed(Parameters):
     """Methods whose output is stable per row: keyed by the row's position or by a data item."""
 
     row_key: str = Field(
-        default="rowid", min_length=1, max_length=NAME, description="rowid 或本资源的信息项"
+        default="rowid",
+        min_length=1,
+        max_length=NAME,
+        description="rowid 或本资源的信息项",
+        json_schema_extra=ITEM_NAME,
     )
     seed: int | str | None = Field(default=None, description="种子；不填由主密钥派生")
 
@@ -180,7 +186,7 @@ class DateShiftParams(RowKeyed):
 
 # Cleaning rules (see clean.rules) ---------------------------------------------------------------
 
-ItemName = Annotated[str, Field(min_length=1, max_length=NAME)]
+ItemName = Annotated[str, Field(min_length=1, max_length=NAME, json_schema_extra=ITEM_NAME)]
 Token = Annotated[str, Field(max_length=1000)]
 
 
