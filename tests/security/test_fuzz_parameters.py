@@ -74,7 +74,7 @@ PAYLOADS: list[Any] = [*TEXTS, *OTHERS]
 NOTE = "备注'\"--"  # a data item whose name holds both quote characters
 
 ITEMS = [("身份证号", "C"), ("姓名", "C"), (NOTE, "C"), ("人口", "I"), ("出生日期", "D")]
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {
         "身份证号": f"52010219900101{i:04d}",
         "姓名": f"张{i}",

@@ -76,26 +76,16 @@ def _policy(people: Served, row_key: str) -> Any:
         json={
             "rules": [
                 {
-                    "item": "姓名",
+                    "item": item,
                     "channel": "share",
-                    "method": m,
+                    "method": method,
                     "params": {**extra, "row_key": row_key},
                 }
-                for m, extra in (("shuffle", {}),)
-            ]
-            + [
-                {
-                    "item": "人口",
-                    "channel": "share",
-                    "method": "noise",
-                    "params": {"percent": 5, "row_key": row_key},
-                },
-                {
-                    "item": "出生日期",
-                    "channel": "share",
-                    "method": "date_shift",
-                    "params": {"days": 30, "row_key": row_key},
-                },
+                for item, method, extra in (
+                    ("姓名", "shuffle", {}),
+                    ("人口", "noise", {"percent": 5}),
+                    ("出生日期", "date_shift", {"days": 30}),
+                )
             ],
             "note": "按行键打乱",
         },
