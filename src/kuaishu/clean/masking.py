@@ -201,12 +201,13 @@ def _row_hash(column: Column, params: RowKeyed, purpose: str) -> str:
 
 
 def _keep_length(text: str, first: int, last: int, char: str) -> str:
-    n = f"length({text})"
+    n, both = f"length({text})", number(first + last)
     shown = (
-        f"left({text}, {first}) || repeat({char}, {n} - {first + last}) || right({text}, {last})"
+        f"left({text}, {number(first)}) || repeat({char}, {n} - {both}) "
+        f"|| right({text}, {number(last)})"
     )
     # A value no longer than what would be shown is masked whole, never shown whole.
-    return f"(CASE WHEN {n} <= {first + last} THEN repeat({char}, {n}) ELSE {shown} END)"
+    return f"(CASE WHEN {n} <= {both} THEN repeat({char}, {n}) ELSE {shown} END)"
 
 
 def _mask(column: Column, params: MaskParams) -> str:
@@ -221,7 +222,7 @@ def _mask(column: Column, params: MaskParams) -> str:
 
 
 def _truncate(column: Column, params: TruncateParams) -> str:
-    keep = params.keep
+    keep = number(params.keep)
     text = column.text
     # A value no longer than the kept prefix would come out whole, so it is masked instead.
     return (
