@@ -86,4 +86,12 @@ PROBLEM_MESSAGES = {
     "dict_type": "应为 JSON 对象",
     "list_type": "应为列表",
     "string_type": "应为字符串",
+    "int_type": "应为整数",
+    "float_type": "应为数值",
+    "finite_number": "应为有限的数值",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "too_short": "条目过少",
+    "too_long": "条目过多",
+    "union_tag_invalid": "取值不在允许范围内",
 }

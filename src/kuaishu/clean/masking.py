@@ -14,10 +14,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from kuaishu.clean import keyed
 from kuaishu.clean.lexicon import chars, words
+from kuaishu.clean.schemas import (
+    DateShiftParams,
+    GeneraliseParams,
+    MaskParams,
+    NoiseParams,
+    NoParams,
+    Parameters,
+    RowKeyed,
+    ShuffleParams,
+    SubstituteParams,
+    TruncateParams,
+)
 from kuaishu.clean.sqltext import literal, number
-from kuaishu.errors import AppError
+from kuaishu.collect.raw import quote
+from kuaishu.errors import PROBLEM_MESSAGES, AppError
+from kuaishu.i18n import gettext_
 
 
 class MaskMethod(StrEnum):
@@ -109,7 +125,8 @@ def mask_sql(
 ) -> str:
     """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``."""
     column = Column(f"({column_sql})", column_type)
-    return _BUILDERS[MaskMethod(method)](column, dict(params))
+    method = MaskMethod(method)
+    return _BUILDERS[method](column, parse_params(method, params))
 
 
 def output_type(method: MaskMethod, params: Mapping[str, Any], column_type: str) -> str:
@@ -129,75 +146,83 @@ def output_type(method: MaskMethod, params: Mapping[str, Any], column_type: str)
 
 # Parameters -------------------------------------------------------------------------------------
 
-
-def _int(params: dict[str, Any], name: str, default: int | None = None, *, least: int = 0) -> int:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise MaskingError(problem=f"{name} ≥ {least}")
-    return value
-
-
-def _positive(params: dict[str, Any], name: str) -> float:
-    value = params.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise MaskingError(problem=f"{name} > 0")
-    return float(value)
-
-
-def _text(params: dict[str, Any], name: str, default: str | None = None) -> str:
-    value = params.get(name, default)
-    if not isinstance(value, str):
-        raise MaskingError(problem=name)
-    return value
+PARAMS: dict[MaskMethod, type[Parameters]] = {
+    MaskMethod.MASK: MaskParams,
+    MaskMethod.TRUNCATE: TruncateParams,
+    MaskMethod.GENERALISE: GeneraliseParams,
+    MaskMethod.NULL: NoParams,
+    MaskMethod.SUBSTITUTE: SubstituteParams,
+    MaskMethod.SHUFFLE: ShuffleParams,
+    MaskMethod.NOISE: NoiseParams,
+    MaskMethod.DATE_SHIFT: DateShiftParams,
+    MaskMethod.HASH: NoParams,
+    MaskMethod.PSEUDONYM: NoParams,
+    MaskMethod.ENCRYPT: NoParams,
+}
 
 
-def _seed(params: dict[str, Any], purpose: str) -> str:
+def parse_params(method: MaskMethod, params: Mapping[str, Any]) -> Parameters:
+    """``params`` as ``method``'s typed parameters; a :class:`MaskingError` naming the first
+    problem otherwise. Nothing reaches SQL without passing here."""
+    try:
+        return PARAMS[MaskMethod(method)].model_validate(dict(params))
+    except ValidationError as error:
+        raise MaskingError(problem=problem_text(error)) from None
+
+
+def problem_text(error: ValidationError) -> str:
+    """The first problem of ``error`` as "参数名：问题" in the reader's language."""
+    first = error.errors(include_url=False)[0]
+    name = ".".join(str(part) for part in first["loc"]) or str(
+        (first.get("ctx") or {}).get("name", "")
+    )
+    return f"{name}：{gettext_(PROBLEM_MESSAGES.get(first['type'], '取值无效'))}"
+
+
+def row_key_sql(params: RowKeyed) -> str:
+    """The row's position, or a data item's value, as a quoted identifier (never pasted)."""
+    return ROW_KEY if params.row_key == ROW_KEY else quote(params.row_key)
+
+
+def _seed(params: RowKeyed, purpose: str) -> str:
     """A literal seed: the one given, or one derived from the master key (so rows cannot be
     matched back by someone who knows the method but not the key)."""
-    seed = params.get("seed")
-    if seed is None:
+    if params.seed is None:
         return number(keyed.seed(purpose))
-    if isinstance(seed, bool) or not isinstance(seed, int | str):
-        raise MaskingError(problem="seed")
-    return literal(seed) if isinstance(seed, str) else number(seed)
+    return literal(params.seed) if isinstance(params.seed, str) else number(params.seed)
 
 
-def _row_hash(column: Column, params: dict[str, Any], purpose: str) -> str:
+def _row_hash(column: Column, params: RowKeyed, purpose: str) -> str:
     """A per-row UBIGINT, stable for a row, different per column and per seed."""
-    row_key = _text(params, "row_key", ROW_KEY)
-    return f"hash({row_key}, {_seed(params, purpose)}, {literal(column.sql)})"
+    return f"hash({row_key_sql(params)}, {_seed(params, purpose)}, {literal(column.sql)})"
 
 
 # Suppression ------------------------------------------------------------------------------------
 
 
 def _keep_length(text: str, first: int, last: int, char: str) -> str:
-    n = f"length({text})"
+    n, both = f"length({text})", number(first + last)
     shown = (
-        f"left({text}, {first}) || repeat({char}, {n} - {first + last}) || right({text}, {last})"
+        f"left({text}, {number(first)}) || repeat({char}, {n} - {both}) "
+        f"|| right({text}, {number(last)})"
     )
     # A value no longer than what would be shown is masked whole, never shown whole.
-    return f"(CASE WHEN {n} <= {first + last} THEN repeat({char}, {n}) ELSE {shown} END)"
+    return f"(CASE WHEN {n} <= {both} THEN repeat({char}, {n}) ELSE {shown} END)"
 
 
-def _mask(column: Column, params: dict[str, Any]) -> str:
-    first, last = _int(params, "first", 0), _int(params, "last", 0)
-    char = _text(params, "char", "*")
-    if len(char) != 1:
-        raise MaskingError(problem="char")
-    text, char_sql = column.text, literal(char)
-    keep_from = params.get("keep_from")
-    if keep_from is None:
+def _mask(column: Column, params: MaskParams) -> str:
+    first, last = params.first, params.last
+    text, char_sql = column.text, literal(params.char)
+    if params.keep_from is None:
         return _keep_length(text, first, last, char_sql)
-    mark = _text(params, "keep_from")
-    at = f"strpos({text}, {literal(mark)})"
+    at = f"strpos({text}, {literal(params.keep_from)})"
     head = _keep_length(f"left({text}, {at} - 1)", first, last, char_sql)
     whole = _keep_length(text, first, last, char_sql)
     return f"(CASE WHEN {at} > 1 THEN {head} || substr({text}, {at}) ELSE {whole} END)"
 
 
-def _truncate(column: Column, params: dict[str, Any]) -> str:
-    keep = _int(params, "keep", least=1)
+def _truncate(column: Column, params: TruncateParams) -> str:
+    keep = number(params.keep)
     text = column.text
     # A value no longer than the kept prefix would come out whole, so it is masked instead.
     return (
@@ -206,38 +231,37 @@ def _truncate(column: Column, params: dict[str, Any]) -> str:
     )
 
 
-def _null(column: Column, _params: dict[str, Any]) -> str:
+def _null(column: Column, _params: NoParams) -> str:
     return f"CAST(NULL AS {column.type})"
 
 
-def _substitute(column: Column, params: dict[str, Any]) -> str:
-    return f"(CASE WHEN {column.sql} IS NULL THEN NULL ELSE {literal(_text(params, 'value'))} END)"
+def _substitute(column: Column, params: SubstituteParams) -> str:
+    return f"(CASE WHEN {column.sql} IS NULL THEN NULL ELSE {literal(params.value)} END)"
 
 
 # Generalisation ---------------------------------------------------------------------------------
 
 
-def _generalise(column: Column, params: dict[str, Any]) -> str:
-    to = _text(params, "to")
+def _generalise(column: Column, params: GeneraliseParams) -> str:
+    to = params.to
     if to in ("year", "month"):
         pattern = "%Y" if to == "year" else "%Y-%m"
         return f"strftime({column.as_date()}, '{pattern}')"
     if to == "range":
         return _range(column, params)
     if to == "round":
-        return f"round({column.as_number()}, {_int(params, 'digits', 0)})"
-    if to == "district":
-        return address_to_district_sql(column.text)
-    raise MaskingError(problem="to")
+        return f"round({column.as_number()}, {number(params.digits)})"
+    return address_to_district_sql(column.text)
 
 
-def _range(column: Column, params: dict[str, Any]) -> str:
+def _range(column: Column, params: GeneraliseParams) -> str:
     """Bucket a number: "20-29" for integers with a whole width, else "[20.5, 30.5)"."""
-    width = _positive(params, "width")
+    assert params.width is not None  # GeneraliseParams requires it for "range"
+    width = float(params.width)
     low = f"floor({column.as_number()} / {number(width)}) * {number(width)}"
     if column.is_integer and width.is_integer():
         low_int = f"CAST({low} AS HUGEINT)"
-        return f"({low_int} || '-' || ({low_int} + {int(width) - 1}))"
+        return f"({low_int} || '-' || ({low_int} + {number(int(width) - 1)}))"
     return f"('[' || {low} || ', ' || ({low} + {number(width)}) || ')')"
 
 
@@ -264,10 +288,10 @@ def address_to_district_sql(text: str) -> str:
 # Randomisation ----------------------------------------------------------------------------------
 
 
-def _shuffle(column: Column, params: dict[str, Any]) -> str:
+def _shuffle(column: Column, params: ShuffleParams) -> str:
     """Each non-NULL value moves to the next row in a keyed pseudo-random order (the last to the
     first): a permutation of the values the window sees, with NULL cells left where they are."""
-    row_key = _text(params, "row_key", ROW_KEY)
+    row_key = row_key_sql(params)
     order = _row_hash(column, params, "mask-shuffle")
     part = f"PARTITION BY {column.sql} IS NULL"
     window = f"({part} ORDER BY {order}, {row_key})"
@@ -279,19 +303,19 @@ def _shuffle(column: Column, params: dict[str, Any]) -> str:
     )
 
 
-def _noise(column: Column, params: dict[str, Any]) -> str:
+def _noise(column: Column, params: NoiseParams) -> str:
     """value × (1 + p·u), u uniform in [-1, 1] from the row's hash: the same row always gets the
     same noise, so repeating a query and averaging does not remove it."""
-    share = _positive(params, "percent") / 100
+    share = params.percent / 100
     uniform = f"(CAST({_row_hash(column, params, 'mask-noise')} % 2000001 AS DOUBLE) / 1000000 - 1)"
     noisy = f"({column.as_number()} * (1 + {number(share)} * {uniform}))"
     return f"CAST(round({noisy}) AS BIGINT)" if column.is_integer else f"CAST({noisy} AS DOUBLE)"
 
 
-def _date_shift(column: Column, params: dict[str, Any]) -> str:
+def _date_shift(column: Column, params: DateShiftParams) -> str:
     """Move each date by 1..n days, earlier or later, the same for a row on every read."""
-    days = _int(params, "days", least=1)
-    pick = f"CAST({_row_hash(column, params, 'mask-date-shift')} % {2 * days} AS INTEGER)"
+    days = number(params.days)
+    pick = f"CAST({_row_hash(column, params, 'mask-date-shift')} % {number(2 * params.days)} AS INTEGER)"
     shift = f"({pick} - {days} + CAST({pick} >= {days} AS INTEGER))"  # never 0
     if column.base_type.startswith("TIMESTAMP"):
         return f"({column.sql} + to_days({shift}))"
@@ -301,14 +325,15 @@ def _date_shift(column: Column, params: dict[str, Any]) -> str:
 # Cryptographic (Python functions registered on the connection) ----------------------------------
 
 
-def _udf(name: str) -> Callable[[Column, dict[str, Any]], str]:
-    def build(column: Column, _params: dict[str, Any]) -> str:
+def _udf(name: str) -> Callable[[Column, Any], str]:
+    def build(column: Column, _params: NoParams) -> str:
         return f"{name}({column.text})"
 
     return build
 
 
-_BUILDERS: dict[MaskMethod, Callable[[Column, dict[str, Any]], str]] = {
+# Each builder takes the parameters PARAMS parses for its method.
+_BUILDERS: dict[MaskMethod, Callable[[Column, Any], str]] = {
     MaskMethod.MASK: _mask,
     MaskMethod.TRUNCATE: _truncate,
     MaskMethod.GENERALISE: _generalise,

@@ -23,22 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from kuaishu.clean.identifiers import KIND_LABELS, REASON_LABELS, IdentifierKind, sql_reason
+from kuaishu.clean.schemas import (
+    RULE_PARAMS,
+    DedupeRule,
+    IdConsistencyRule,
+    RangeRule,
+    ReferenceRule,
+    RegexRule,
+)
 from kuaishu.clean.sqltext import literal, number
 from kuaishu.collect.raw import quote
 
-KINDS = (
-    "normalise",
-    "null_tokens",
-    "map",
-    "regex",
-    "range",
-    "enum",
-    "identifier",
-    "reference",
-    "id_consistency",
-    "dedupe",
-)
+KINDS = tuple(RULE_PARAMS)
 DEFAULT_NULL_TOKENS = ("/", "-", "--", "—", "无", "暂无", "NULL", "null", "N/A", "n/a", "不详")
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
@@ -66,6 +65,8 @@ PROBLEM_MESSAGES = {
     "bad_list": "应为非空的字符串列表。",
     "bad_map": "应为“原值 → 新值”的对照表。",
     "unknown_reference": "被引用的资源不存在或尚无已发布的数据，或没有该字段。",
+    "unknown_parameter": "该规则类型没有这个参数。",
+    "bad_parameter": "参数的类型或取值无效。",
 }
 
 
@@ -73,10 +74,13 @@ PROBLEM_MESSAGES = {
 class Compiled:
     """A rule set as SQL pieces for one load."""
 
-    text: dict[str, list[str]] = field(default_factory=dict)  # item → text transforms, in order
+    # item → text transforms, in order: each the SQL pieces around the value it transforms (the
+    # value is joined in, never substituted into text that holds the rule's literals).
+    text: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     normalise: set[str] = field(default_factory=set)
     checks: list[str] = field(default_factory=list)  # reason expressions over converted values
     dedupe: tuple[tuple[str, ...], str] | None = None  # (items or () for whole rows, keep)
+    reads: list[Path] = field(default_factory=list)  # the files the checks read (references)
 
 
 def check_rules(
@@ -85,82 +89,82 @@ def check_rules(
     references: Mapping[str, Sequence[str]],
 ) -> list[Problem]:
     """Every problem of ``rules`` against the entry's ``items`` (name → type code) and the
-    ``references`` it may point at (entry code → column names)."""
+    ``references`` it may point at (entry code → column names). Each rule is first parsed by its
+    kind's typed parameters (:data:`kuaishu.clean.schemas.RULE_PARAMS`), then its names are
+    checked against the items."""
     problems: list[Problem] = []
 
     def problem(where: str, code: str) -> None:
         problems.append(Problem(where, code, PROBLEM_MESSAGES[code]))
 
-    def item_of(
-        where: str, rule: Mapping[str, Any], key: str = "item", *, any_ok: bool = False
-    ) -> None:
-        name = rule.get(key)
-        if not isinstance(name, str) or not name:
-            problem(f"{where}.{key}", "missing")
-        elif name not in items and not (any_ok and name == ANY):
-            problem(f"{where}.{key}", "unknown_item")
+    def item_of(where: str, name: str | None, *, any_ok: bool = False) -> None:
+        if name is not None and name not in items and not (any_ok and name == ANY):
+            problem(where, "unknown_item")
 
     for index, rule in enumerate(rules):
         where, kind = f"rules[{index}]", rule.get("kind")
-        if kind not in KINDS:
+        model = RULE_PARAMS.get(kind) if isinstance(kind, str) else None
+        if model is None or not isinstance(kind, str):
             problem(f"{where}.kind", "unknown_kind")
             continue
-        if kind in ("normalise", "null_tokens", "map", "regex", "range", "enum", "identifier"):
-            item_of(where, rule, any_ok=kind in ("normalise", "null_tokens"))
-        if kind in ("null_tokens", "enum") and not _strings(
-            rule.get("tokens" if kind == "null_tokens" else "values")
-        ):
-            problem(f"{where}.{'tokens' if kind == 'null_tokens' else 'values'}", "bad_list")
-        if kind == "map" and not _mapping(rule.get("values")):
-            problem(f"{where}.values", "bad_map")
-        if kind == "regex":
+        try:
+            parsed = model.model_validate(dict(rule))
+        except ValidationError as error:
+            shapes = {
+                (str(e["loc"][0]) if e["loc"] else "", _shape_code(kind, e))
+                for e in error.errors(include_url=False)
+            }
+            for name, code in sorted(shapes):
+                problem(f"{where}.{name}" if name else where, code)
+            continue
+        text_item = getattr(parsed, "item", None)
+        item_of(f"{where}.item", text_item, any_ok=kind in ("normalise", "null_tokens"))
+        if isinstance(parsed, RegexRule):
             try:
-                re.compile(str(rule.get("pattern", "")))
+                re.compile(parsed.pattern)
             except re.error:
                 problem(f"{where}.pattern", "bad_regex")
-            if not rule.get("pattern"):
-                problem(f"{where}.pattern", "missing")
-        if kind == "range" and not _range_ok(rule):
+        if isinstance(parsed, RangeRule) and not _range_ok(parsed):
             problem(where, "bad_range")
-        if kind == "identifier" and rule.get("identifier") not in set(IdentifierKind):
-            problem(f"{where}.identifier", "bad_identifier")
-        if kind == "reference":
-            item_of(where, rule)
-            columns = references.get(str(rule.get("entry", "")))
-            if columns is None or rule.get("column") not in columns:
+        if isinstance(parsed, ReferenceRule):
+            columns = references.get(parsed.entry)
+            if columns is None or parsed.column not in columns:
                 problem(f"{where}.entry", "unknown_reference")
-        if kind == "id_consistency":
-            item_of(where, rule, "id_item")
-            for key in ("birth_item", "sex_item"):
-                if rule.get(key):
-                    item_of(where, rule, key)
-        if kind == "dedupe":
-            for name in rule.get("by") or []:
-                if name not in items:
-                    problem(f"{where}.by", "unknown_item")
-            if rule.get("keep", "first") not in ("first", "last"):
-                problem(f"{where}.keep", "bad_keep")
+        if isinstance(parsed, IdConsistencyRule):
+            for key in ("id_item", "birth_item", "sex_item"):
+                item_of(f"{where}.{key}", getattr(parsed, key))
+        if isinstance(parsed, DedupeRule):
+            for name in parsed.by:
+                item_of(f"{where}.by", name)
     return problems
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+# A parameter of the wrong shape, by the parameter it concerns (else ``bad_parameter``).
+SHAPE_CODES = {
+    "tokens": "bad_list",
+    "values": "bad_list",
+    "by": "bad_list",
+    "min": "bad_range",
+    "max": "bad_range",
+    "identifier": "bad_identifier",
+    "keep": "bad_keep",
+}
 
 
-def _mapping(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and bool(value)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-    )
+def _shape_code(kind: str, error: Mapping[str, Any]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "missing":
+        return "missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown_parameter"
+    if kind == "map" and name == "values":
+        return "bad_map"
+    return SHAPE_CODES.get(name, "bad_parameter")
 
 
-def _range_ok(rule: Mapping[str, Any]) -> bool:
-    low, high = rule.get("min"), rule.get("max")
-    numbers = [v for v in (low, high) if v is not None]
-    if not numbers or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in numbers
-    ):
+def _range_ok(rule: RangeRule) -> bool:
+    low, high = rule.min, rule.max
+    if low is None and high is None:
         return False
     return low is None or high is None or low <= high
 
@@ -175,7 +179,7 @@ def compile_rules(
     references: Mapping[str, Path] | None = None,
 ) -> Compiled:
     """The SQL of ``rules`` (already checked); ``references`` maps entry codes to served Parquet."""
-    out = Compiled()
+    out = Compiled(reads=sorted(set((references or {}).values())))
     texts = [name for name, kind in items.items() if kind in ("C", "M", "G")]
     for rule in rules:
         kind = rule["kind"]
@@ -186,13 +190,13 @@ def compile_rules(
             tokens = ", ".join(literal(t) for t in rule["tokens"])
             for name in targets:
                 out.text.setdefault(name, []).append(
-                    f"CASE WHEN {{t}} IN ({tokens}) THEN NULL ELSE {{t}} END"
+                    ("CASE WHEN ", f" IN ({tokens}) THEN NULL ELSE ", " END")
                 )
         elif kind == "map":
             cases = " ".join(
                 f"WHEN {literal(k)} THEN {literal(v)}" for k, v in rule["values"].items()
             )
-            out.text.setdefault(rule["item"], []).append(f"CASE {{t}} {cases} ELSE {{t}} END")
+            out.text.setdefault(rule["item"], []).append(("CASE ", f" {cases} ELSE ", " END"))
         elif kind == "dedupe":
             out.dedupe = (tuple(rule.get("by") or ()), str(rule.get("keep", "first")))
         else:
@@ -299,5 +303,5 @@ def text_sql(compiled: Compiled, item: str, text: str) -> str:
     if item in compiled.normalise:
         text = f"regexp_replace({half_width_sql(text)}, '\\s+', ' ', 'g')"
     for step in compiled.text.get(item, []):
-        text = f"({step.replace('{t}', text)})"
+        text = f"({text.join(step)})"
     return f"NULLIF({text}, '')"

@@ -25,9 +25,17 @@ from kuaishu.catalog.enums import SECURITY_LEVELS
 from kuaishu.catalog.models import CatalogEntry, DataItem
 from kuaishu.clean.discovery import Finding, discover
 from kuaishu.clean.keyed import Keyed, extend_pseudonym_map, lookup_pseudonyms
-from kuaishu.clean.masking import MaskingError, MaskMethod, mask_sql, output_type
+from kuaishu.clean.masking import (
+    ROW_KEY,
+    MaskingError,
+    MaskMethod,
+    mask_sql,
+    output_type,
+    parse_params,
+)
 from kuaishu.clean.models import CleaningRuleSet, EntryRules, MaskingPolicy
 from kuaishu.clean.rules import Compiled, check_rules, compile_rules
+from kuaishu.clean.schemas import RowKeyed
 from kuaishu.clean.sqltext import literal
 from kuaishu.collect.raw import quote
 from kuaishu.collect.services import entry_items
@@ -35,6 +43,7 @@ from kuaishu.errors import NotFound, ValidationFailed
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 from kuaishu.store import storage
+from kuaishu.store.engine import confine
 from kuaishu.store.services import current_version
 
 Versioned = TypeVar("Versioned", bound=EntryRules)
@@ -60,7 +69,7 @@ class Mask:
 
     method: MaskMethod
     params: Mapping[str, Any]
-    source: str  # "policy" (a rule) or "default" (a sensitive item without a rule)
+    source: str  # "policy" (a rule), "default" (a sensitive item without a rule), "invalid"
 
     def sql(self, column_sql: str, column_type: str) -> str:
         return mask_sql(self.method, column_sql, self.params, column_type=column_type)
@@ -153,9 +162,9 @@ def set_policy(
         served = current_version(session, entry.id)
     except NotFound:
         return policy
+    parquet = storage.resolve(served.path) / storage.DATA_FILE
     remember_pseudonyms(
-        f"read_parquet({literal(str(storage.resolve(served.path) / storage.DATA_FILE))})",
-        pseudonym_items(policy),
+        f"read_parquet({literal(str(parquet))})", pseudonym_items(policy), reach=[parquet]
     )
     return policy
 
@@ -168,14 +177,21 @@ def pseudonym_items(policy: MaskingPolicy | None) -> list[str]:
 
 
 def remember_pseudonyms(
-    relation: str, items: Sequence[str], con: duckdb.DuckDBPyConnection | None = None
+    relation: str,
+    items: Sequence[str],
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    reach: Sequence[Path] = (),
 ) -> int:
     """Seal each new value of ``items`` in ``relation`` into the pseudonym map, so the key
-    holder can re-identify a token later; returns how many were added."""
+    holder can re-identify a token later; returns how many were added. Without ``con``, a
+    connection of its own reads ``relation``, reaching only the files in ``reach``."""
     if not items:
         return 0
     own = con is None
     reader = duckdb.connect() if con is None else con
+    if own:
+        confine(reader, reach)
     try:
         union = " UNION ".join(
             f"SELECT CAST({quote(item)} AS VARCHAR) AS v FROM {relation}" for item in items
@@ -260,11 +276,13 @@ def compiled_rules(session: Session, entry_id: int) -> tuple[Compiled, int] | No
     return compile_rules(found.rules, items, references=references), found.number
 
 
+NO_PARAMS = "参数应为 JSON 对象；原样显示（none）不带参数。"
 PROBLEMS = {
     "unknown_item": "没有这个信息项。",
     "unknown_channel": "渠道应为 share（共享）、open（开放）或 sandbox（沙箱）。",
     "duplicate_rule": "同一信息项在同一渠道只能有一条规则。",
     "unknown_method": "未知的脱敏方法。",
+    "unknown_row_key": "row_key 应为 rowid 或本资源的信息项。",
 }
 
 
@@ -304,7 +322,8 @@ def _checked_rules(
 
     for index, rule in enumerate(rules):
         item, channel = str(rule.get("item", "")), str(rule.get("channel", ""))
-        method, params = str(rule.get("method", "")), dict(rule.get("params") or {})
+        method, given = str(rule.get("method", "")), rule.get("params") or {}
+        params = dict(given) if isinstance(given, Mapping) else {}
         where = f"rules[{index}]"
         if item not in items:
             problem(f"{where}.item", "unknown_item", item)
@@ -313,13 +332,19 @@ def _checked_rules(
         if (item, channel) in seen:
             problem(where, "duplicate_rule", [item, channel])
         seen.add((item, channel))
-        if method != SHOW:
+        if not isinstance(given, Mapping) or (method == SHOW and params):
+            problem(f"{where}.params", MaskingError.code, given, gettext_(NO_PARAMS))
+        elif method != SHOW:
             try:
-                mask_sql(MaskMethod(method), "x", params, column_type="VARCHAR")
+                parsed = parse_params(MaskMethod(method), params)
             except ValueError:
                 problem(f"{where}.method", "unknown_method", method)
             except MaskingError as error:
                 problem(f"{where}.params", error.code, params, error.localized())
+            else:
+                # A row key is a name, checked here against the entry's items and quoted in SQL.
+                if isinstance(parsed, RowKeyed) and parsed.row_key not in {ROW_KEY, *items}:
+                    problem(f"{where}.params.row_key", "unknown_row_key", parsed.row_key)
         checked.append({"item": item, "channel": channel, "method": method, "params": params})
     for index, name in enumerate(quasi_identifiers):
         if name not in items:
@@ -354,16 +379,29 @@ def masks_for(
     }
     rules.update({str(rule["item"]): rule for rule in overrides})
     masks: dict[str, Mask] = {}
-    for name, sensitivity in _sensitivities(session, entry):
+    items = _sensitivities(session, entry)
+    names = {name for name, _ in items}
+    for name, sensitivity in items:
         rule = rules.get(name)
         if rule is not None:
             if rule["method"] != SHOW:
-                masks[name] = Mask(
-                    MaskMethod(rule["method"]), dict(rule.get("params") or {}), "policy"
-                )
+                masks[name] = _stored_mask(rule, names)
         elif sensitivity and sensitivity != NOT_SENSITIVE:
             masks[name] = Mask(MaskMethod.NULL, {}, "default")
     return ChannelMasks(channel, policy.number if policy else None, masks)
+
+
+def _stored_mask(rule: Mapping[str, Any], names: set[str]) -> Mask:
+    """A stored rule's mask; a rule that would not pass today's checks (kept before a check
+    existed, or written around the service) shows the item as NULL: it hides, never leaks."""
+    try:
+        method = MaskMethod(rule["method"])
+        parsed = parse_params(method, dict(rule.get("params") or {}))
+    except (ValueError, TypeError, MaskingError):
+        return Mask(MaskMethod.NULL, {}, "invalid")
+    if isinstance(parsed, RowKeyed) and parsed.row_key not in {ROW_KEY, *names}:
+        return Mask(MaskMethod.NULL, {}, "invalid")
+    return Mask(method, dict(rule.get("params") or {}), "policy")
 
 
 def _sensitivities(session: Session, entry: CatalogEntry) -> list[tuple[str, str]]:
@@ -454,6 +492,7 @@ def discover_sensitive(session: Session, *, actor: Actor, entry: CatalogEntry) -
     version = current_version(session, entry.id)
     parquet = storage.resolve(version.path) / storage.DATA_FILE
     with duckdb.connect() as con:
+        confine(con, [parquet])
         return discover(
             con, f"read_parquet({literal(str(parquet))})", [c["name"] for c in version.schema]
         )

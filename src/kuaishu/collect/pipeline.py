@@ -49,6 +49,7 @@ from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.store import changes, storage
 from kuaishu.store import services as versions
+from kuaishu.store.engine import confine
 from kuaishu.store.models import DatasetVersion, VersionState
 
 HEARTBEAT_SECONDS = 1.0
@@ -198,7 +199,7 @@ def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET memory_limit = '{settings.load_memory_mb}MB'")
     con.execute(f"SET threads = {settings.load_threads}")
     con.execute(f"SET temp_directory = {literal(str(staging / 'spill'))}")
-    con.execute(f"ATTACH '{staging / storage.SERVE_FILE}' AS serve")
+    con.execute(f"ATTACH {literal(str(staging / storage.SERVE_FILE))} AS serve")
     return con
 
 
@@ -241,6 +242,14 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
     if not targets:
         raise LoadError("目录条目没有信息项，无法加载数据。", code="entry_without_items")
     con = _connect(staging)
+    # The load reaches its own staging folder, its input, the versions it extends and the
+    # entries its rules refer to; nothing else, whatever a rule or a column name holds. Not
+    # locked: indexing raises the memory limit later, and DuckDB never lets a statement turn
+    # external access back on or widen the list.
+    reads = [staging, *(rules.reads if rules else [])]
+    reads += [input_path] if input_path else []
+    reads += [found.data_path for found in (base, previous) if found is not None]
+    confine(con, reads, lock=False)
     progress.con = con
     try:
         if input_path is not None:
@@ -310,7 +319,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         progress.check()
         progress.phase, progress.percent = "写入", 88
         con.execute(
-            f"COPY serve.data TO '{staging / storage.DATA_FILE}' "
+            f"COPY serve.data TO {literal(str(staging / storage.DATA_FILE))} "
             "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
     finally:

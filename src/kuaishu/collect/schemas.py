@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from kuaishu.collect.enums import FINISHED, RunStatus, SourceKind
 from kuaishu.i18n import gettext_
@@ -35,6 +35,81 @@ def redact(config: dict[str, Any]) -> dict[str, Any]:
         else:
             shown[key] = value
     return shown
+
+
+# Source settings, one typed shape per kind: unknown settings, wrong types and values out of
+# bounds are refused when the source is saved. None of them is ever pasted into the platform's
+# SQL: a table or column name is quoted by the source database's own identifier quoting, a query
+# runs on the department's database (read-only), everything else goes into HTTP requests.
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Seconds = Annotated[float, Field(gt=0, le=600)]
+
+
+class SourceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class FileSettings(SourceSettings):
+    """An uploaded file: nothing to set."""
+
+
+class PushSettings(SourceSettings):
+    records_path: str = Field(default="", max_length=200, description="JSON 中记录列表的路径")
+
+
+class DatabaseSettings(SourceSettings):
+    url: str = Field(min_length=1, max_length=2000, description="数据库地址")
+    table: Name | None = None
+    query: str | None = Field(default=None, max_length=100_000, description="一条 SELECT")
+    incremental_column: Name | None = None
+    batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
+
+class PagingSettings(SourceSettings):
+    type: Literal["none", "page", "offset", "cursor"] = "none"
+    page_param: Name = "page"
+    size_param: Name = "size"
+    offset_param: Name = "offset"
+    limit_param: Name = "limit"
+    cursor_param: Name = "cursor"
+    next_path: str = Field(default="", max_length=200)
+    size: int = Field(default=100, ge=1, le=100_000)
+    start: int = Field(default=1, ge=0, le=1_000_000_000)
+
+
+Scalar = str | int | float | bool | None
+
+
+class HttpApiSettings(SourceSettings):
+    url: str = Field(min_length=1, max_length=2000)
+    method: Literal["GET", "POST", "get", "post"] = "GET"
+    records_path: str = Field(default="", max_length=200)
+    paging: Literal["none", "page", "offset", "cursor"] | PagingSettings = "none"
+    headers: dict[Name, Annotated[str, Field(max_length=4000)]] = Field(
+        default_factory=dict, max_length=50
+    )
+    params: dict[Name, Scalar] = Field(default_factory=dict, max_length=100)
+    body: dict[str, Any] | None = None
+    auth_header: Name | None = None
+    timeout: Seconds = 30.0
+    max_pages: int = Field(default=10_000, ge=1, le=1_000_000)
+
+
+class WebSettings(SourceSettings):
+    url: str = Field(min_length=1, max_length=2000)
+    table_index: int = Field(default=0, ge=0, le=10_000)
+    table_match: str = Field(default="", max_length=200)
+    timeout: Seconds = 30.0
+
+
+SOURCE_SETTINGS: dict[SourceKind, type[SourceSettings]] = {
+    SourceKind.FILE: FileSettings,
+    SourceKind.PUSH: PushSettings,
+    SourceKind.DATABASE: DatabaseSettings,
+    SourceKind.HTTP_API: HttpApiSettings,
+    SourceKind.WEB: WebSettings,
+}
 
 
 class SourceIn(Input):

@@ -174,7 +174,7 @@ class _Reader:
         self.target, self.path = target, path
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
-        con = changes.connect()
+        con = changes.connect([self.path])
         keyed.register_udfs(con)
         path = literal(str(self.path))
         described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()

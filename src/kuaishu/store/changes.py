@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -28,7 +28,7 @@ from kuaishu.collect.raw import quote
 from kuaishu.db import transaction as session_scope
 from kuaishu.errors import AppError
 from kuaishu.store import storage
-from kuaishu.store.engine import serving_config
+from kuaishu.store.engine import confine, serving_config
 from kuaishu.store.models import Dataset, DatasetChange, DatasetVersion, VersionState
 
 CHANGE = "__ks_change"
@@ -190,22 +190,26 @@ def materialize_touching(session: Session, version_ids: set[int]) -> None:
         materialize(session, step)
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection, set up as the serving ones are."""
-    return duckdb.connect(config=serving_config())
+def connect(reach: Iterable[Path]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection, set up and confined as the serving ones are: it reaches
+    the files in ``reach`` and nothing else."""
+    con = duckdb.connect(config=serving_config())
+    confine(con, reach)
+    return con
 
 
 def diff(old: DatasetVersion | None, new: DatasetVersion, target: Path) -> tuple[int, int, int]:
     """Write the changes from ``old`` (None: nothing) to ``new`` into ``target``; the counts of
     rows added, changed and removed."""
-    con = connect()
+    files = [storage.resolve(v.path) / storage.DATA_FILE for v in (new, old) if v is not None]
+    con = connect([*files, target])
     try:
-        new_file = literal(str(storage.resolve(new.path) / storage.DATA_FILE))
+        new_file = literal(str(files[0]))
         con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet({new_file})")
         if old is None:
             con.execute("CREATE VIEW old AS SELECT * FROM new LIMIT 0")
         else:
-            old_file = literal(str(storage.resolve(old.path) / storage.DATA_FILE))
+            old_file = literal(str(files[1]))
             con.execute(f"CREATE VIEW old AS SELECT * FROM read_parquet({old_file})")
         old_columns = [str(r[0]) for r in con.execute("DESCRIBE old").fetchall()]
         new_columns = [str(r[0]) for r in con.execute("DESCRIBE new").fetchall()]

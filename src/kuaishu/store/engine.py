@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,43 @@ class Connections:
             self.open.clear()
 
 
+def spill_dir() -> Path:
+    """Where DuckDB spills what does not fit in memory: under the data dir, never inside an
+    immutable version folder."""
+    spill = storage.data_root() / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return spill
+
+
 def serving_config() -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB settings of every connection reading versions: the serving memory limit, and a
     spill folder under the data dir — never inside an immutable version folder."""
-    spill = storage.data_root() / "tmp" / "duckdb"
-    spill.mkdir(parents=True, exist_ok=True)
-    return {"memory_limit": f"{get_settings().serve_memory_mb}MB", "temp_directory": str(spill)}
+    return {
+        "memory_limit": f"{get_settings().serve_memory_mb}MB",
+        "temp_directory": str(spill_dir()),
+    }
+
+
+def confine(con: duckdb.DuckDBPyConnection, reach: Iterable[Path], *, lock: bool = True) -> None:
+    """From now on ``con`` reaches only the files and folders in ``reach`` (a folder with all it
+    holds), besides the database files it has open, and loads no extension: external access off,
+    which DuckDB never lets a statement turn back on, nor widen what is allowed. With ``lock`` no
+    setting at all can change any more. Even an expression injected into a read then reads and
+    writes nothing else (docs/decisions/0015-parameters-and-duckdb-lockdown.md)."""
+    folders: set[str] = set()
+    files: set[str] = set()
+    for path in reach:
+        if path.is_dir():
+            folders.add(str(path.resolve()).rstrip(os.sep) + os.sep)  # a prefix, not "v1" ⊂ "v10"
+        else:
+            files.add(str(path.resolve()))
+    con.execute(f"SET allowed_directories = [{', '.join(map(literal, sorted(folders)))}]")
+    con.execute(f"SET allowed_paths = [{', '.join(map(literal, sorted(files)))}]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    if lock:
+        con.execute("SET lock_configuration = true")
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -81,6 +113,10 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     # The keyed masks (SM3 hash, pseudonym, SM4) are functions of the connection; its cursors
     # inherit them. Decryption is never registered on a serving connection.
     keyed.register_udfs(con)
+    # A read reaches its version's database (open already), nothing else. DuckDB spills to its
+    # temp_directory whatever the allowed list says, and the list leaves it out, so no expression
+    # can read what other reads spilled.
+    confine(con, [])
     return con
 
 
@@ -159,10 +195,20 @@ def batches(
     return cur.sql(rendered.sql, params=rendered.params).to_arrow_reader(rows)
 
 
-def copy_to(cur: duckdb.DuckDBPyConnection, rendered: Rendered, target: Path, options: str) -> int:
-    """DuckDB's own writer, ``COPY (plan) TO target``; returns the rows written."""
-    result = cur.execute(
-        f"COPY ({rendered.sql}) TO {literal(str(target))} ({options})", rendered.params
-    )
-    found = result.fetchone()
-    return int(found[0]) if found else 0
+def copy_to(folder: str, rendered: Rendered, target: Path, options: str) -> int:
+    """DuckDB's own writer, ``COPY (plan) TO target``, on a connection of its own: it reads the
+    version and writes into ``target``'s folder only (a serving connection writes nothing)."""
+    con = duckdb.connect(config=serving_config())
+    try:
+        source = storage.resolve(folder) / storage.SERVE_FILE
+        con.execute(f"ATTACH {literal(str(source))} AS version (READ_ONLY)")
+        con.execute("USE version")
+        keyed.register_udfs(con)
+        confine(con, [target.parent])  # a private folder made for this export
+        result = con.execute(
+            f"COPY ({rendered.sql}) TO {literal(str(target))} ({options})", rendered.params
+        )
+        found = result.fetchone()
+        return int(found[0]) if found else 0
+    finally:
+        con.close()

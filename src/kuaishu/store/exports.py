@@ -112,11 +112,7 @@ def copied(
 ) -> Iterator[bytes]:
     with scratch() as tmp:
         target = tmp / "export"
-        cur = engine.cursor(folder)
-        try:
-            engine.copy_to(cur, plan.select(formula_safe=safe), target, options)
-        finally:
-            cur.close()
+        engine.copy_to(folder, plan.select(formula_safe=safe), target, options)
         if prefix:
             yield prefix
         yield from read_chunks(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+from pydantic import ValidationError
 
 from kuaishu.collect.connectors.database import parse_config as database_config
 from kuaishu.collect.connectors.database import read_database
@@ -21,13 +22,16 @@ from kuaishu.collect.connectors.web import read_web
 from kuaishu.collect.enums import SourceKind
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.collect.raw import LoadError, Progress, RawTable
-from kuaishu.errors import ValidationFailed
+from kuaishu.collect.schemas import SOURCE_SETTINGS
+from kuaishu.errors import PROBLEM_MESSAGES, ValidationFailed
+from kuaishu.i18n import gettext_
 
 __all__ = ["Previous", "previous_of", "read_source", "validate_config"]
 
 
 def validate_config(kind: SourceKind, config: dict[str, Any]) -> None:
-    """Refuse settings a kind cannot run with, naming the setting."""
+    """Refuse settings a kind cannot run with, naming the setting: each kind's settings are a
+    typed shape (:data:`kuaishu.collect.schemas.SOURCE_SETTINGS`), then checked further."""
     required: dict[SourceKind, tuple[str, ...]] = {
         SourceKind.FILE: (),
         SourceKind.PUSH: (),
@@ -43,6 +47,20 @@ def validate_config(kind: SourceKind, config: dict[str, Any]) -> None:
             details={"missing": missing},
             keys="、".join(missing),
         )
+    try:
+        SOURCE_SETTINGS[kind].model_validate(config)
+    except ValidationError as error:
+        found = error.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in found["loc"]) or "config"
+        raise ValidationFailed(
+            "来源配置项“{key}”的值无效。",
+            code="source_config_invalid",
+            details={
+                "key": key,
+                "problem": gettext_(PROBLEM_MESSAGES.get(found["type"], "取值无效")),
+            },
+            key=key,
+        ) from None
     if kind == SourceKind.DATABASE:
         database_config(config)
     elif kind == SourceKind.HTTP_API:
