@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,14 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, RoleAssignment, User
 from kuaishu.accounts.policies import RoleChange
 from kuaishu.accounts.roles import DATA_ROLES, PLATFORM_ROLES, Role
-from kuaishu.authz import REGISTRY, check
+from kuaishu.authz import REGISTRY, Denied, check
 from kuaishu.calendar import china_today
 from kuaishu.demo import credit_code_for
 from kuaishu.errors import AppError
 from kuaishu.pagination import PageRequest
+from kuaishu.share import objections
 from kuaishu.share.models import Objection, ShareApplication, ShareGrant
+from kuaishu.web.deps import READS_BY_POST, UNSAFE_METHODS
 from tests import factories as f
 from tests.functional.share.conftest import API, Exchange, exchange, load_engine, module_data_dir
 from tests.http import ok, refused
@@ -762,6 +764,7 @@ def test_a_read_only_key_files_no_objection(exchange: Exchange, seats: Seats, gr
     with exchange.factory() as db:
         consumer = f.user(db, roles=[Role.CONSUMER], dept=db.get(Department, seats.consumer))
         read_only = {"X-API-Key": f.api_key(db, consumer, scopes=("read",))}
+        reader = replace(f.actor(consumer), auth_method="api_key", scopes=frozenset({"read"}))
         db.commit()
     body = {
         "records": [exchange.rows[0]["身份证号"]],
@@ -772,9 +775,27 @@ def test_a_read_only_key_files_no_objection(exchange: Exchange, seats: Seats, gr
     refused(
         exchange.client.post(f"{API}/grants/{grant}/objections", json=body, headers=read_only),
         403,
-        "permission_denied",
+        "read_only_key",
     )
     assert objections_of(exchange, grant) == before
+    # The service refuses it too, to a caller that is not the web API (the operation is a write).
+    with exchange.factory() as db:
+        found = db.get(ShareGrant, grant)
+        assert found is not None
+        with pytest.raises(Denied):
+            objections.raise_objection(
+                db,
+                actor=reader,
+                grant=found,
+                records=body["records"],
+                fields=body["fields"],
+                description=body["description"],
+            )
+    # It still reads, by POST too (a lookup keeps the value out of URLs).
+    looked = exchange.client.post(
+        f"{API}/grants/{grant}/lookup", json={"key": body["records"][0]}, headers=read_only
+    )
+    assert looked.status_code == 200, looked.text
     # Fields the grant does not cover are not the consumer's to name.
     refused(
         exchange.client.post(
@@ -840,3 +861,49 @@ def test_zz_nothing_is_accepted_on_a_revoked_grant(exchange: Exchange, revoked: 
         403,
         "grant_revoked",
     )
+
+
+# A read-only key writes nothing, on any route ------------------------------------------------------
+
+
+def unsafe_routes() -> list[tuple[str, str]]:
+    from kuaishu.web.app import create_app
+
+    found = []
+    for path, operations in create_app().openapi()["paths"].items():
+        for method in operations:
+            if method.upper() in UNSAFE_METHODS:
+                found.append((method.upper(), path))
+    return sorted(found)
+
+
+@pytest.fixture
+def read_only(db: Session) -> dict[str, str]:
+    operator = f.user(db, roles=[Role.PLATFORM_OPERATOR])
+    officer = f.user(db, roles=[Role.DATA_OFFICER])
+    db.commit()
+    return {
+        "operator": f.api_key(db, operator, scopes=("read",)),
+        "officer": f.api_key(db, officer, scopes=("read",)),
+    }
+
+
+def test_a_read_only_key_is_refused_on_every_writing_route(
+    client: TestClient, db: Session, read_only: dict[str, str]
+) -> None:
+    routes = unsafe_routes()
+    assert len(routes) > 40 and {path for _method, path in routes} >= READS_BY_POST
+    before = accounts_state(db)
+    wrong = []
+    for method, path in routes:
+        if path in READS_BY_POST:
+            continue
+        # Any id will do: the key is refused before anything is looked up.
+        url = "/".join("1" if part.startswith("{") else part for part in path.split("/"))
+        for who, key in read_only.items():
+            response = client.request(method, url, json={}, headers={"X-API-Key": key})
+            code = response.json().get("error", {}).get("code") if response.content else None
+            if response.status_code != 403 or code != "read_only_key":
+                wrong.append(f"{who}: {method} {path} → {response.status_code} {code}")
+    assert not wrong, f"{len(wrong)} wrong answers:\n" + "\n".join(wrong)
+    assert accounts_state(db) == before
