@@ -36,8 +36,9 @@ from kuaishu.calendar import china_today
 from kuaishu.demo import credit_code_for
 from kuaishu.errors import AppError
 from kuaishu.pagination import PageRequest
-from kuaishu.share import objections
-from kuaishu.share.models import Objection, ShareApplication, ShareGrant
+from kuaishu.share import feed, objections
+from kuaishu.share.enums import SubscriptionMode, SubscriptionState
+from kuaishu.share.models import Objection, ShareApplication, ShareGrant, Subscription
 from kuaishu.web.deps import READS_BY_POST, UNSAFE_METHODS
 from tests import factories as f
 from tests.functional.share.conftest import API, Exchange, exchange, load_engine, module_data_dir
@@ -861,6 +862,30 @@ def test_zz_nothing_is_accepted_on_a_revoked_grant(exchange: Exchange, revoked: 
         403,
         "grant_revoked",
     )
+    # A subscription paused while the grant lived does not start again on a revoked one.
+    with exchange.factory() as db:
+        found = db.get(ShareGrant, revoked)
+        assert found is not None
+        paused = Subscription(
+            grant_id=found.id,
+            entry_id=found.entry_id,
+            consumer_department_id=found.consumer_department_id,
+            mode=SubscriptionMode.PUSH,
+            state=SubscriptionState.PAUSED,
+            endpoint="https://receiver.example/hook",
+            cursor=str(feed.START),
+        )
+        db.add(paused)
+        db.commit()
+        subscription = paused.id
+    refused(
+        exchange.client.post(f"{API}/subscriptions/{subscription}/resume", headers=consumer),
+        409,
+        "grant_not_active",
+    )
+    with exchange.factory() as db:
+        still = db.get(Subscription, subscription)
+        assert still is not None and still.state == SubscriptionState.PAUSED
 
 
 # A read-only key writes nothing, on any route ------------------------------------------------------
