@@ -441,6 +441,19 @@ def test_platform_roles_by_every_operation(role: Role) -> None:
     assert not wrong, f"{len(wrong)} wrong answers:\n" + "\n".join(wrong)
 
 
+def test_an_admin_of_two_departments_keeps_their_staff_apart() -> None:
+    """Staff of one department do not become staff of the other through their shared admin."""
+    admin = Actor(
+        user_id=10,
+        username="admin",
+        roles=frozenset({(OWN, Role.DEPT_ADMIN), (OTHER, Role.DEPT_ADMIN)}),
+        auth_method="session",
+    )
+    staff = Anything(OWN, OWN)
+    assert check(admin, "role.assign", RoleChange(staff, OWN, Role.REVIEWER)) is not None
+    assert check(admin, "role.assign", RoleChange(staff, OTHER, Role.REVIEWER)) is None
+
+
 # Generated: a department admin × every other department's staff × every staff action --------------
 
 MANAGEMENT = sorted(op for op in REGISTRY if op.startswith(("user.", "role.")))

@@ -42,10 +42,6 @@ def holds_platform_role(user: Any) -> bool:
     return any(assignment.role in PLATFORM_ROLES for assignment in _roles_of(user))
 
 
-def _is_self(actor: Actor, user: Any) -> bool:
-    return actor.user_id is not None and getattr(user, "id", None) == actor.user_id
-
-
 def _shell(actor: Actor, _target: Any) -> Grant | None:
     """The server's own command line (``kuaishu user …``): whoever holds the shell holds the
     database, so it is where the platform roles are appointed and their holders managed."""
@@ -61,10 +57,8 @@ def _admin_of_department(actor: Actor, department_id: Any) -> Grant | None:
 
 
 def _admin_of_user(actor: Actor, user: Any) -> Grant | None:
-    """A department admin manages its department's staff: accounts, other than its own, holding
-    only data roles, all in the department it administers."""
-    if _is_self(actor, user):
-        return None
+    """A department admin manages its department's staff: accounts holding only data roles, all
+    in the department it administers — so never itself, another admin or a platform role."""
     held = {assignment.role for assignment in _roles_of(user)}
     if not held or held - DATA_ROLES:
         return None
@@ -85,7 +79,7 @@ def _admin_assigning(actor: Actor, target: Any) -> Grant | None:
     if not isinstance(target, RoleChange) or target.role not in DATA_ROLES:
         return None
     if target.user is not None:
-        if _is_self(actor, target.user) or not _admin_of_user(actor, target.user):
+        if not _admin_of_user(actor, target.user):
             return None
         if home_department(target.user) != target.department_id:
             return None
