@@ -83,8 +83,10 @@ def test_operator_cannot_also_be_auditor_through_the_api(client: TestClient, db:
         headers={"X-API-Key": key},
         json={"department_id": dept.id, "role": "security_auditor"},
     )
-    assert later.status_code == 409
-    assert later.json()["error"]["code"] == "separation_of_duties"
+    # Platform roles are appointed at the server's shell only, and an account holding one has
+    # its roles changed there only: refused before separation of duties is even weighed.
+    assert later.status_code == 403
+    assert later.json()["error"]["code"] == "permission_denied"
 
 
 def test_read_only_key_cannot_change_anything(client: TestClient, db: Session) -> None:

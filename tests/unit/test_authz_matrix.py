@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.roles import AccountKind, Role
+from kuaishu.accounts.policies import RoleChange
+from kuaishu.accounts.roles import DEPARTMENT_ROLES, AccountKind, Role
 from kuaishu.authz import REGISTRY, check
 from kuaishu.web.app import load_domains
 
@@ -22,6 +23,10 @@ OWN, OTHER = 1, 2  # the subject's department, and somebody else's
 ROLES = [r.value for r in Role]
 SUBJECTS = [*ROLES, "anonymous", "public", "enterprise"]
 STAFF = set(ROLES)
+# Members of a department: the department roles. The platform roles (operator, security
+# administrator, auditor) are members of none, wherever they are seated.
+MEMBERS = {r.value for r in DEPARTMENT_ROLES}
+OPERATOR = {"platform_operator"}
 SIGNED_IN = {*ROLES, "public", "enterprise"}
 
 
@@ -69,7 +74,8 @@ def target(operation: str, relation: str) -> Any:
     if operation == "user.create":
         return department
     if operation in {"role.assign", "role.revoke"}:
-        return (department, Role.CATALOGUER)
+        staff = FakeUser(id=20, roles=[FakeAssignment(department, Role.CONSUMER)])
+        return RoleChange(staff, department, Role.CATALOGUER)
     if operation.startswith("share."):
         # "own": the subject's department provides; "other": it is the consuming department.
         provider, consumer = (OWN, OTHER) if relation == "own" else (OTHER, OWN)
@@ -124,7 +130,7 @@ CATALOG: dict[str, dict[str, set[str]]] = {
         "own": {"data_officer", "platform_operator"},
         "other": {"platform_operator"},
     },
-    "catalog.view_department": {"own": STAFF, "other": {"platform_operator"}},
+    "catalog.view_department": {"own": MEMBERS | OPERATOR, "other": OPERATOR},
     "catalog.read": {"any": SIGNED_IN},
     "catalog.negative_list": {"any": set(SUBJECTS)},
     "catalog.overdue_all": {"any": {"platform_operator"}},
@@ -137,18 +143,19 @@ COLLECT: dict[str, dict[str, set[str]]] = {
     "collect.load": {"own": LOADERS, "other": {"platform_operator"}},
     "collect.push": {"own": LOADERS, "other": {"platform_operator"}},
     "collect.cancel": {"own": LOADERS, "other": {"platform_operator"}},
-    "collect.view": {"own": STAFF, "other": {"platform_operator"}},
+    "collect.view": {"own": MEMBERS | OPERATOR, "other": OPERATOR},
     "store.publish": {"own": LOADERS, "other": {"platform_operator"}},
-    "data.read_own": {"own": STAFF, "other": {"platform_operator"}},
+    # Raw data: its own department's members only — not the operator, not the auditor.
+    "data.read_own": {"own": MEMBERS, "other": set()},
     "clean.manage_masking": {"own": LOADERS, "other": {"platform_operator"}},
     "clean.manage_rules": {"own": LOADERS, "other": {"platform_operator"}},
-    "clean.view": {"own": STAFF, "other": {"platform_operator"}},
+    "clean.view": {"own": MEMBERS | OPERATOR, "other": OPERATOR},
     "clean.override_release": {"any": {"platform_operator"}},
     "clean.decrypt": {"own": {"data_officer"}, "other": set()},
 }
 READERS = {"consumer", "data_officer"}
 SHARE: dict[str, dict[str, set[str]]] = {
-    "share.browse": {"any": STAFF},
+    "share.browse": {"any": MEMBERS | OPERATOR},
     "share.apply": {"own": set(), "other": READERS},
     "share.decide": {"own": {"data_officer"}, "other": set()},
     "share.arbitrate": {"any": {"platform_operator"}},
@@ -156,9 +163,10 @@ SHARE: dict[str, dict[str, set[str]]] = {
         "own": {"data_officer", "platform_operator"},
         "other": {"platform_operator"},
     },
-    "share.view": {"any": STAFF},
+    "share.view": {"any": MEMBERS | OPERATOR},
     "share.read": {"own": set(), "other": READERS},
     "share.subscribe": {"own": set(), "other": READERS},
+    "share.object": {"own": set(), "other": READERS},
 }
 EXPECTED: dict[str, dict[str, set[str]]] = {**ACCOUNTS, **SECURITY, **CATALOG, **COLLECT, **SHARE}
 
@@ -199,7 +207,8 @@ def test_self_may_view_own_account_but_not_disable_it() -> None:
 def test_dept_admin_cannot_hand_out_platform_roles() -> None:
     admin = subject("dept_admin")
     for role in (Role.PLATFORM_OPERATOR, Role.SECURITY_AUDITOR, Role.DEPT_ADMIN):
-        assert check(admin, "role.assign", (OWN, role)) is None
+        staff = FakeUser(id=20, roles=[FakeAssignment(OWN, Role.CONSUMER)])
+        assert check(admin, "role.assign", RoleChange(staff, OWN, role)) is None
 
 
 def test_dept_admin_cannot_manage_an_operator_in_their_department() -> None:

@@ -8,8 +8,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from kuaishu.accounts import services
+from kuaishu.accounts.actor import Actor
+from kuaishu.accounts.models import Department, User
+from kuaishu.accounts.policies import RoleChange
 from kuaishu.accounts.roles import LEVEL_LABELS, ROLE_LABELS, LevelKind, Role
-from kuaishu.authz import authorize
+from kuaishu.authz import authorize, check
 from kuaishu.errors import AppError
 from kuaishu.pagination import PageRequest
 from kuaishu.web.deps import CurrentActor, PageDep, SessionDep
@@ -155,6 +158,31 @@ def users(
     )
 
 
+def _grantable(actor: Actor, departments: list[Department]) -> dict[Role, str]:
+    """The roles ``actor`` may hand out in one of ``departments``: the only ones offered."""
+    return {
+        role: label
+        for role, label in ROLE_LABELS.items()
+        if any(check(actor, "role.assign", RoleChange(None, d.id, role)) for d in departments)
+    }
+
+
+def _detail(actor: Actor, user: User, departments: list[Department]) -> dict[str, object]:
+    """What the account page offers: the roles the actor may grant, and which held ones it may
+    revoke."""
+    revocable = {
+        (a.department_id, a.role)
+        for a in user.roles
+        if check(actor, "role.revoke", RoleChange(user, a.department_id, a.role))
+    }
+    return {
+        "account": user,
+        "departments": departments,
+        "roles": _grantable(actor, departments),
+        "revocable": revocable,
+    }
+
+
 def _new_user_page(
     request: Request, db: SessionDep, actor: CurrentActor, **extra: object
 ) -> Response:
@@ -167,7 +195,12 @@ def _new_user_page(
     return render(
         request,
         "admin/user_new.html",
-        {"departments": departments_list, "roles": ROLE_LABELS, "form": {}, **extra},
+        {
+            "departments": departments_list,
+            "roles": _grantable(actor, departments_list),
+            "form": {},
+            **extra,
+        },
         status_code=int(status),  # type: ignore[call-overload]
     )
 
@@ -224,7 +257,7 @@ def user_detail(request: Request, user_id: int, db: SessionDep, actor: CurrentAc
     return render(
         request,
         "admin/user_detail.html",
-        {"account": user, "departments": departments_list, "roles": ROLE_LABELS},
+        _detail(actor, user, departments_list),
     )
 
 
@@ -237,7 +270,7 @@ def _user_action_failed(
     return render(
         request,
         "admin/user_detail.html",
-        {"account": user, "departments": departments_list, "roles": ROLE_LABELS, "error": exc},
+        {**_detail(actor, user, departments_list), "error": exc},
         status_code=exc.status,
     )
 

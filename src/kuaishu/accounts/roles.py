@@ -10,6 +10,7 @@ class Role(StrEnum):
 
     PLATFORM_OPERATOR = "platform_operator"  # 平台运营者
     SECURITY_AUDITOR = "security_auditor"  # 安全审计员
+    SECURITY_ADMIN = "security_admin"  # 安全管理员
     DEPT_ADMIN = "dept_admin"  # 部门管理员
     CATALOGUER = "cataloguer"  # 编目员
     REVIEWER = "reviewer"  # 审核员
@@ -24,6 +25,7 @@ class Role(StrEnum):
 ROLE_LABELS: dict[Role, str] = {
     Role.PLATFORM_OPERATOR: "平台运营者",
     Role.SECURITY_AUDITOR: "安全审计员",
+    Role.SECURITY_ADMIN: "安全管理员",
     Role.DEPT_ADMIN: "部门管理员",
     Role.CATALOGUER: "编目员",
     Role.REVIEWER: "审核员",
@@ -31,10 +33,22 @@ ROLE_LABELS: dict[Role, str] = {
     Role.CONSUMER: "使用部门用户",
 }
 
-# Pairs of roles one account may never hold together, anywhere (separation of duties).
-EXCLUSIVE_ROLES: tuple[frozenset[Role], ...] = (
-    frozenset({Role.PLATFORM_OPERATOR, Role.SECURITY_AUDITOR}),
-)
+# The platform's three separated duties (三员分立, GB/T 39477): operation (system administration),
+# security administration and audit. Each is held alone: one account holding a platform role
+# holds no other role — neither another platform role nor any department role — anywhere.
+PLATFORM_ROLES = frozenset({Role.PLATFORM_OPERATOR, Role.SECURITY_ADMIN, Role.SECURITY_AUDITOR})
+# Roles held to do a department's work; the data roles among them touch its data.
+DEPARTMENT_ROLES = frozenset(Role) - PLATFORM_ROLES
+DATA_ROLES = DEPARTMENT_ROLES - {Role.DEPT_ADMIN}
+
+
+def separation_conflict(roles: set[Role]) -> tuple[Role, Role] | None:
+    """Two of ``roles`` that one account may not hold together, or None."""
+    platform = sorted(roles & PLATFORM_ROLES)
+    if platform and len(roles) > 1:
+        other = sorted(roles - {platform[0]})[0]
+        return platform[0], other
+    return None
 
 
 class AccountKind(StrEnum):

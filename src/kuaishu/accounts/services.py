@@ -17,7 +17,15 @@ from kuaishu.accounts.identifiers import (
     validate_department_code,
 )
 from kuaishu.accounts.models import ApiKey, Department, Region, RoleAssignment, User, WebSession
-from kuaishu.accounts.roles import EXCLUSIVE_ROLES, PARENT_LEVEL, AccountKind, LevelKind, Role
+from kuaishu.accounts.policies import RoleChange
+from kuaishu.accounts.roles import (
+    DATA_ROLES,
+    PARENT_LEVEL,
+    AccountKind,
+    LevelKind,
+    Role,
+    separation_conflict,
+)
 from kuaishu.authz import authorize
 from kuaishu.db import utcnow
 from kuaishu.errors import Conflict, NotFound, ValidationFailed
@@ -224,11 +232,17 @@ def list_users(
     department_id: int | None = None,
     q: str | None = None,
 ) -> Paged[User]:
-    """All users for the operator; a department admin sees their department's users."""
+    """All users for the operator; a department admin sees their department's staff — accounts
+    holding only data roles, all in that department (those it manages)."""
     grant = authorize(actor, "user.list")
     stmt = select(User).order_by(User.username)
     if grant[1] != Role.PLATFORM_OPERATOR:
         department_id = grant[0]
+        elsewhere = select(RoleAssignment.user_id).where(
+            (RoleAssignment.department_id != department_id)
+            | RoleAssignment.role.not_in(sorted(DATA_ROLES))
+        )
+        stmt = stmt.where(User.id.not_in(elsewhere))
     if department_id is not None:
         stmt = stmt.where(
             User.id.in_(
@@ -288,9 +302,9 @@ def create_staff_user(
     """Create a government account holding ``roles`` in ``department_id``."""
     grant = authorize(actor, "user.create", department_id)
     get_department(session, department_id)
-    for role in roles:
-        authorize(actor, "role.assign", (department_id, role))
     _check_exclusive(set(roles))
+    for role in roles:
+        authorize(actor, "role.assign", RoleChange(None, department_id, role))
     user = _new_user(
         session,
         username=username,
@@ -370,21 +384,24 @@ def register_public_user(
 
 
 def _check_exclusive(roles: set[Role]) -> None:
-    for pair in EXCLUSIVE_ROLES:
-        if pair <= roles:
-            raise Conflict(
-                "职责分离：同一账户不能同时担任“平台运营者”和“安全审计员”。",
-                code="separation_of_duties",
-                details={"roles": sorted(pair)},
-            )
+    conflict = separation_conflict(roles)
+    if conflict is not None:
+        raise Conflict(
+            "职责分离：同一账户不能同时担任“{first}”和“{second}”——平台运营者、安全管理员、"
+            "安全审计员各自独任，不兼任任何其他角色。",
+            code="separation_of_duties",
+            details={"roles": sorted(conflict)},
+            first=conflict[0].label,
+            second=conflict[1].label,
+        )
 
 
 def assign_role(
     session: Session, *, actor: Actor, user_id: int, department_id: int, role: Role
 ) -> RoleAssignment:
     """Grant ``role`` in ``department_id``; refused where it breaks separation of duties."""
-    grant = authorize(actor, "role.assign", (department_id, role))
     user = get_user(session, user_id)
+    grant = authorize(actor, "role.assign", RoleChange(user, department_id, role))
     if user.kind != AccountKind.STAFF:
         raise ValidationFailed("只有政务人员账户可以担任部门角色。", code="role_needs_staff")
     get_department(session, department_id)
@@ -409,8 +426,8 @@ def assign_role(
 def revoke_role(
     session: Session, *, actor: Actor, user_id: int, department_id: int, role: Role
 ) -> None:
-    grant = authorize(actor, "role.revoke", (department_id, role))
     user = get_user(session, user_id)
+    grant = authorize(actor, "role.revoke", RoleChange(user, department_id, role))
     found = [a for a in user.roles if a.department_id == department_id and a.role == role]
     if not found:
         raise NotFound("该用户未在此部门担任此角色。", code="role_not_found")

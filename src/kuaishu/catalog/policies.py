@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.roles import Role
+from kuaishu.accounts.roles import DEPARTMENT_ROLES, Role
 from kuaishu.authz import Grant, anyone_signed_in, either, has_any, in_department, policy
 
 OPERATOR = has_any(Role.PLATFORM_OPERATOR)
-STAFF_ROLES = tuple(Role)
+# A department's members are those holding a department role there; a platform role seated in a
+# department (operator, security administrator, auditor) makes no one a member of it.
+STAFF_ROLES = tuple(sorted(DEPARTMENT_ROLES))
 
 
 def _department(target: Any) -> int | None:

@@ -16,4 +16,6 @@ policy("collect.push", "系统推送数据", either(LOADERS, OPERATOR))
 policy("collect.cancel", "取消加载任务", either(LOADERS, OPERATOR))
 policy("collect.view", "查看采集来源与任务", either(MEMBERS, OPERATOR), scope="read")
 policy("store.publish", "发布或回退数据版本", either(OFFICERS, LOADERS, OPERATOR))
-policy("data.read_own", "查询、下载本部门数据", either(MEMBERS, OPERATOR), scope="read")
+# Raw data is its department's alone: the operator oversees metadata and reads data only under a
+# grant like anyone else; the platform roles are members of no department (catalog.MEMBERS).
+policy("data.read_own", "查询、下载本部门数据", MEMBERS, scope="read")

@@ -20,6 +20,7 @@ from kuaishu.errors import Conflict, NotFound, ValidationFailed
 from kuaishu.notify.services import notify
 from kuaishu.security import audit
 from kuaishu.settings import get_settings
+from kuaishu.share.enums import GrantState
 from kuaishu.share.models import Objection, ShareGrant
 from kuaishu.share.services import LISTED, on_either_side, tell_consumer
 from kuaishu.store.services import current_version, get_version
@@ -36,11 +37,19 @@ def raise_objection(
     evidence: str = "",
 ) -> Objection:
     """Flag records (by key value) and fields of the data read under ``grant`` as wrong."""
-    role = authorize(actor, "share.read", grant)
+    role = authorize(actor, "share.object", grant)
+    if grant.state == GrantState.REVOKED:
+        raise Conflict(
+            "该授权已撤销，不再受理疑义。",
+            code="grant_revoked",
+            details={"grant": grant.id, "state": grant.state},
+        )
     if not records or not description.strip():
         raise ValidationFailed("请列出有疑义的记录并说明问题。", code="objection_incomplete")
     version = current_version(session, grant.entry_id)
-    names = {c["name"] for c in version.schema}
+    # Only the fields the grant covers: the others are not the consumer's to name, or to learn of.
+    stored = {c["name"] for c in version.schema}
+    names = stored & set(grant.fields) if grant.fields else stored
     unknown = [f for f in fields if f not in names]
     if unknown:
         raise ValidationFailed(

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied, authorize, check
+from kuaishu.calendar import china_today
 from kuaishu.catalog.enums import LABELS as CATALOG_LABELS
 from kuaishu.catalog.services import get_entry
 from kuaishu.collect.services import entry_items
@@ -236,7 +237,11 @@ def _application_page(
     may = {
         "decide": state == ApplicationState.SUBMITTED
         and check(actor, "share.decide", application) is not None,
-        "arbitrate": state == ApplicationState.REJECTED
+        # Arbitration: of a refusal, or of an application left unanswered past its deadline.
+        "arbitrate": (
+            state == ApplicationState.REJECTED
+            or (state == ApplicationState.SUBMITTED and china_today() > application.due_on)
+        )
         and check(actor, "share.arbitrate", application) is not None,
         "resubmit": state == ApplicationState.REJECTED
         and own_request

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.roles import Role
+from kuaishu.accounts.roles import DEPARTMENT_ROLES, Role
 from kuaishu.authz import Grant, either, has_any, in_department, policy
 
 OPERATOR = has_any(Role.PLATFORM_OPERATOR)
 APPLICANT_ROLES = (Role.CONSUMER, Role.DATA_OFFICER)
-STAFF_ROLES = tuple(Role)
+STAFF_ROLES = tuple(sorted(DEPARTMENT_ROLES))  # not the platform roles
 
 
 def _provider(target: Any) -> int | None:
@@ -48,7 +48,7 @@ PROVIDER_OFFICER = in_department(Role.DATA_OFFICER, department_of=_provider)
 CONSUMER_MEMBERS = in_department(*STAFF_ROLES, department_of=_consumer)
 PROVIDER_MEMBERS = in_department(*STAFF_ROLES, department_of=_provider)
 
-policy("share.browse", "浏览共享目录", _staff, scope="read")
+policy("share.browse", "浏览共享目录", either(_staff, OPERATOR), scope="read")
 policy("share.apply", "申请共享（无条件共享即时授权）", _applicant)
 policy("share.decide", "答复共享申请", PROVIDER_OFFICER)
 policy("share.arbitrate", "仲裁共享争议", OPERATOR)
@@ -63,6 +63,8 @@ policy(
 # (who read the trail and nothing else) nor an operator seated there.
 CONSUMER_READERS = in_department(*APPLICANT_ROLES, department_of=_consumer)
 policy("share.read", "按授权查询、下载共享数据", CONSUMER_READERS, scope="read")
+# Objecting files a record the provider must answer: a write, so a read-only key cannot.
+policy("share.object", "对授权数据提出疑义", CONSUMER_READERS)
 policy(
     "share.subscribe",
     "登记、暂停、停止数据订阅（推送或库表同步）",

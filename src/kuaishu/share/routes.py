@@ -27,6 +27,7 @@ from kuaishu.share.schemas import (
     ApplyIn,
     ApplyOut,
     ApproveIn,
+    GrantDictionaryOut,
     GrantOut,
     ObjectionIn,
     ObjectionOut,
@@ -45,7 +46,7 @@ from kuaishu.store.routes import (
     lookup_response,
     query_response,
 )
-from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
+from kuaishu.store.schemas import LookupIn, QueryOut, RowsOut, Shape
 from kuaishu.web.deps import CurrentActor, SessionDep
 
 router = APIRouter(prefix="/api/v1/share", tags=["share"])
@@ -308,7 +309,9 @@ def lookup_by_post(
 
 
 @router.get(
-    "/grants/{grant_id}/dictionary", response_model=DictionaryOut, summary="授权范围的数据字典"
+    "/grants/{grant_id}/dictionary",
+    response_model=GrantDictionaryOut,
+    summary="授权范围的数据字典（只含授权的信息项）",
 )
 def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return reads.dictionary(

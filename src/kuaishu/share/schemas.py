@@ -15,6 +15,7 @@ from kuaishu.share.enums import (
     SubscriptionMode,
     SubscriptionState,
 )
+from kuaishu.store.schemas import DictionaryField
 
 
 class ApplyIn(Input):
@@ -186,3 +187,18 @@ class ListingOut(Output):
     share_basis: str = Field(description="不予共享或有条件共享的依据")
     update_cycle: str | None = Field(description="更新周期")
     quality_score: float | None = Field(description="现行数据版本的质量得分；无数据时为空")
+
+
+class GrantVersionOut(Output):
+    number: int
+    published_at: datetime | None
+
+
+class GrantDictionaryOut(Output):
+    """The data dictionary as a grant covers it: the granted fields only, and of the version its
+    number — not its row count, size or checksum, which describe rows the grant may not cover."""
+
+    code: str
+    name: str
+    version: GrantVersionOut
+    fields: list[DictionaryField]

@@ -312,10 +312,21 @@ def approve(
     arbitration: bool = False,
 ) -> ShareGrant:
     """Approve (possibly narrower than asked): the grant's fields, rows, masking, methods,
-    expiry and rate. The operator may do so in arbitration of a refusal."""
+    expiry and rate. The operator may do so in arbitration — only of a refusal, or of an
+    application the provider left unanswered past its deadline; never in the provider's stead
+    while the provider still has time to answer."""
     operation = "share.arbitrate" if arbitration else "share.decide"
     decided = authorize(actor, operation, application)
     entry = get_entry(session, application.entry_id)
+    refused = application.state == ApplicationState.REJECTED
+    unanswered = application.state == ApplicationState.SUBMITTED and _late(application)
+    if arbitration and not (refused or unanswered):
+        raise Conflict(
+            "只有提供部门已拒绝或逾期未答复的申请才能仲裁（答复期限 {due}）。",
+            code="arbitration_not_due",
+            details={"state": application.state, "due_on": application.due_on.isoformat()},
+            due=application.due_on.isoformat(),
+        )
     if arbitration and application.state == ApplicationState.REJECTED:
         application.state = ApplicationState.SUBMITTED
     _move(application, ApplicationState.APPROVED)

@@ -183,6 +183,8 @@ def change_state(
     """Pause, resume or stop a subscription (stopping is final)."""
     grant = _grant(session, subscription)
     decided = authorize(actor, "share.subscribe", grant)
+    if to == SubscriptionState.ACTIVE and effective_state(grant) != GrantState.ACTIVE:
+        raise Conflict("授权当前不是有效状态，不能恢复订阅。", code="grant_not_active")
     if to not in STATE_MOVES[subscription.state]:
         raise Conflict(
             "订阅当前为“{state}”，不能改为“{to}”。",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.auth import actor_for, resolve_api_key, resolve_session
 from kuaishu.accounts.models import WebSession
+from kuaishu.authz import Denied
 from kuaishu.errors import AppError, NotAuthenticated
 from kuaishu.pagination import PageRequest
 from kuaishu.settings import get_settings
@@ -115,6 +116,7 @@ def current_actor(
             scopes=frozenset(key.scopes),
         )
         request.state.actor = actor
+        _check_key_writes(request, actor)
         return actor
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -145,6 +147,33 @@ def current_actor(
     )
     request.state.actor = actor
     return actor
+
+
+# Requests that read although sent by POST (a lookup keeps the looked-up value out of URLs and
+# access logs). Every other POST, PUT, PATCH and DELETE changes something.
+READS_BY_POST = frozenset(
+    {
+        "/api/v1/data/{code}/lookup",
+        "/api/v1/share/grants/{grant_id}/lookup",
+        "/api/v1/collect/entries/{entry_id}/mapping/propose",
+        "/api/v1/collect/entries/{entry_id}/mapping/propose/upload",
+    }
+)
+
+
+class ReadOnlyKey(Denied):
+    code = "read_only_key"
+    message = "该 API 密钥只有读取权限，不能执行写操作。"
+
+
+def _check_key_writes(request: Request, actor: Actor) -> None:
+    """A key without the write scope changes nothing — whatever scope an operation's policy
+    declares, so an operation declared "read" by mistake still cannot be written through it."""
+    if request.method not in UNSAFE_METHODS or actor.scopes is None or "write" in actor.scopes:
+        return
+    route = request.scope.get("route")
+    if getattr(route, "path", None) not in READS_BY_POST:
+        raise ReadOnlyKey("apikey.write")
 
 
 def _api_key_from(request: Request) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.roles import AccountKind, Role
+from kuaishu.accounts.roles import DEPARTMENT_ROLES, AccountKind, Role
 from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.errors import AppError
@@ -55,9 +55,9 @@ class Case:
         if self.relation == "public" or self.role is None:
             return False
         if self.state == "none" or self.state == "pending":
-            # No grant: only the owner's own members read, through the data API (and the
-            # platform operator, who may read any department's data there).
-            return self.relation == "owner" or self.role == Role.PLATFORM_OPERATOR
+            # No grant: only the owner's own members read, through the data API — not the
+            # platform roles (operator, security administrator, auditor), even seated there.
+            return self.relation == "owner" and self.role in DEPARTMENT_ROLES
         return (
             self.relation == "grantee"
             and self.role in READERS
