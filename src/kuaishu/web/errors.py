@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied
 from kuaishu.db import transaction
-from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated
+from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated, storage_problem
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 
@@ -138,6 +138,10 @@ async def integrity_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
+    problem = storage_problem(exc)
+    if problem is not None:  # the server's disk, not a bug: its own code, for the operator too
+        log.error("storage: %s", exc)
+        return _respond(request, problem.status, problem.code, problem.localized(), problem.details)
     log.exception("unhandled error", exc_info=exc)
     return _respond(
         request,
