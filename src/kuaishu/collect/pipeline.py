@@ -40,7 +40,7 @@ from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
 from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable, out_of_memory
 from kuaishu.collect.readers import read_file
-from kuaishu.collect.recovery import mark_failed, recover_stale
+from kuaishu.collect.recovery import mark_failed, recover_stale, release_input
 from kuaishu.collect.services import unseal
 from kuaishu.db import transaction, utcnow
 from kuaishu.errors import AppError, storage_problem
@@ -87,7 +87,18 @@ class Progress:
 
 
 def execute(factory: sessionmaker[Session], run_id: int) -> None:
-    """Run load ``run_id``; every outcome is written to the run, none escapes as an exception."""
+    """Run load ``run_id``; every outcome is written to the run, none escapes as an exception.
+    When it has ended, its input goes (or is kept as long as KUAISHU_KEEP_INPUTS_HOURS says)."""
+    try:
+        _execute(factory, run_id)
+    finally:
+        with transaction(factory) as session:
+            run = session.get(LoadRun, run_id)
+            if run is not None:
+                release_input(run)
+
+
+def _execute(factory: sessionmaker[Session], run_id: int) -> None:
     with transaction(factory) as session:
         run = session.get(LoadRun, run_id)
         if run is None or run.status != RunStatus.QUEUED:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
+from kuaishu.store.storage import prepare_data_dir
 from kuaishu.web import errors
 from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app for ``settings``; tests pass their own engine."""
     settings = settings or get_settings()
     load_domains()
+    prepare_data_dir()  # 0700, and 0600 for every file from here on (before SQLite makes one)
     engine = engine or make_engine(settings.resolved_database_url)
     app = FastAPI(
         title="块数 kuaishu API",
