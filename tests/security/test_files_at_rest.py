@@ -24,15 +24,7 @@ from kuaishu.security.crypto import keyring
 from kuaishu.settings import get_settings
 from kuaishu.store import storage
 from kuaishu.web.app import create_app
-from tests.functional.collect.conftest import (  # noqa: F401 - fixtures
-    Bureau,
-    bureau,
-    data_dir,
-    factory,
-    load,
-    load_engine,
-    staff,
-)
+from tests.functional.collect.conftest import Bureau, load
 from tests.unit.collect import jobs_support as js
 
 GOOD = "地区,人口\n贵阳市,598.7\n遵义市,660.6\n".encode()
