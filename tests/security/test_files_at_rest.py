@@ -96,20 +96,26 @@ def test_an_existing_open_data_folder_is_closed_at_start(
 
 
 def test_an_uploaded_input_is_removed_when_its_load_ends(
-    fresh_app: TestClient, bureau: Bureau, factory: sessionmaker[Session]
+    factory: sessionmaker[Session], data_dir: Path, tmp_path: Path
 ) -> None:
-    succeeded = load(fresh_app, bureau.entry.id, GOOD, bureau.cataloguer)
-    failed = load(fresh_app, bureau.entry.id, BAD, bureau.cataloguer)
-    assert (succeeded["status"], failed["status"]) == ("succeeded", "failed")
-    for run in (succeeded, failed):
-        # Released just after the run is marked finished, by the same job.
-        js.wait_for(
-            lambda r=run: js.run_of(factory, r["id"]).input_path is None or None, timeout=30
-        )
-        assert not run_input(run["id"]).exists()
-    # Nothing else of the upload stays either: no spooled copy.
-    uploads = storage.data_root() / "uploads"
-    assert not uploads.exists() or list(uploads.iterdir()) == []
+    entry = js.make_entry(factory)
+    good = js.queue_file(factory, entry, js.write_csv(tmp_path / "人口.csv", 50))
+    bad_csv = tmp_path / "坏.csv"
+    bad_csv.write_text("编号,地区,人口,日期\nID1,甲,1,2020-01-01,多余\n", encoding="utf-8")
+    bad = js.queue_file(factory, entry, bad_csv)
+    assert run_input(good).exists() and run_input(bad).exists()
+
+    for run_id in (good, bad):
+        InlineRunner(factory).submit(run_id)  # the load, start to end, in this thread
+
+    assert [js.run_of(factory, r).status for r in (good, bad)] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+    ]
+    for run_id in (good, bad):
+        assert not run_input(run_id).exists()
+        assert js.run_of(factory, run_id).input_path is None
+    assert not (data_dir / "runs" / str(bad)).exists()  # no empty folder per run either
 
 
 def test_an_input_is_kept_as_long_as_the_setting_says_then_swept(
