@@ -292,8 +292,14 @@ def lookup(
     responses={200: {"model": RowsOut}},
 )
 def lookup_by_post(
-    grant_id: int, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+    grant_id: int,
+    request: Request,
+    body: LookupIn,
+    db: SessionDep,
+    actor: CurrentActor,
+    purpose: PurposeDep,
 ) -> Response:
+    request.state.purpose = body.purpose or purpose  # a refusal is recorded with it
     keys = body_keys(body)
     result = reads.lookup(
         db,
@@ -310,9 +316,15 @@ def lookup_by_post(
 @router.get(
     "/grants/{grant_id}/dictionary", response_model=DictionaryOut, summary="授权范围的数据字典"
 )
-def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def dictionary(
+    grant_id: int, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+) -> dict[str, Any]:
     return reads.dictionary(
-        db, actor=actor, code="", locate=_locate(db, actor, grant_id, AccessMethod.QUERY)
+        db,
+        actor=actor,
+        code="",
+        locate=_locate(db, actor, grant_id, AccessMethod.QUERY),
+        purpose=purpose,
     )
 
 
@@ -325,6 +337,7 @@ def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, 
 def download(
     grant_id: int,
     fmt: Format,
+    request: Request,
     db: SessionDep,
     actor: CurrentActor,
     read: ReadDep,
@@ -341,7 +354,7 @@ def download(
         purpose=purpose,
         locate=_locate(db, actor, grant_id, AccessMethod.DOWNLOAD),
     )
-    return file_response(found)
+    return file_response(found, request)
 
 
 USAGE_BY = {

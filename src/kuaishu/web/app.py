@@ -15,7 +15,11 @@ from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
 from kuaishu.store.storage import prepare_data_dir
 from kuaishu.web import errors
-from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
+from kuaishu.web.middleware import (
+    DeclaredBodyLimitMiddleware,
+    RequestContextMiddleware,
+    filter_access_log,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.settings = settings
     errors.install(app)
+    filter_access_log()  # looked-up values never in clear in the access log
     app.add_middleware(
         DeclaredBodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from kuaishu.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def attachment_header(filename: str) -> str:
     """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266 / RFC 5987)."""
     fallback = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def watched(
+    body: Iterator[bytes],
+    factory: sessionmaker[Session],
+    cut_short: Callable[[Session, int, str], None],
+) -> Iterator[bytes]:
+    """``body``, recording (in a transaction of its own) a stream that stops before its end: the
+    client went away (the server closes the stream early) or making the file failed.
+
+    ``bytes_sent`` counts the chunks the server took and came back for: a chunk lost with the
+    connection is not counted as sent."""
+    sent, finished, why = 0, False, "disconnected"
+    try:
+        for chunk in body:
+            yield chunk
+            sent += len(chunk)
+        finished = True
+    except Exception as error:
+        why = f"error: {type(error).__name__}"
+        raise
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:  # its scratch files go now, not when it is collected
+            close()
+        if not finished:
+            _record(factory, cut_short, sent, why)
+
+
+def _record(
+    factory: sessionmaker[Session],
+    cut_short: Callable[[Session, int, str], None],
+    sent: int,
+    why: str,
+) -> None:
+    try:
+        with transaction(factory) as session:
+            cut_short(session, sent, why)
+    except Exception:  # a failed audit write must not hide how the download ended
+        log.exception("could not record a download cut short")

@@ -80,7 +80,11 @@ def _record_denial(request: Request, exc: Denied) -> None:
     try:
         with transaction(request.app.state.sessionmaker) as session:
             audit.record_denial(
-                session, actor, exc, {"method": request.method, "path": request.url.path}
+                session,
+                actor,
+                exc,
+                {"method": request.method, "path": request.url.path},
+                purpose=getattr(request.state, "purpose", None),  # as the caller declared it
             )
     except Exception:  # a failed audit write must not hide the refusal itself
         log.exception("could not record a denial")
