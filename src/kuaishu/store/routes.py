@@ -20,7 +20,7 @@ from kuaishu.store.exports import Format, content_disposition
 from kuaishu.store.query import ReadRequest, Total, names
 from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
 from kuaishu.web.deps import CurrentActor, SessionDep
-from kuaishu.web.downloads import watched
+from kuaishu.web.downloads import WatchedResponse, watched
 from kuaishu.web.errors import error_body
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
@@ -203,14 +203,11 @@ def body_keys(body: LookupIn) -> dict[str, str]:
 
 def file_response(found: reads.Download, request: Request) -> StreamingResponse:
     """The file as it streams; a stream cut short is recorded as such (web.downloads.watched)."""
-    body = found.body
-    if found.cut_short is not None:
-        body = watched(body, request.app.state.sessionmaker, found.cut_short)
-    return StreamingResponse(
-        body,
-        media_type=found.media_type,
-        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
-    )
+    headers = {"Content-Disposition": content_disposition(found.filename, found.fallback)}
+    if found.cut_short is None:
+        return StreamingResponse(found.body, media_type=found.media_type, headers=headers)
+    body = watched(found.body, request.app.state.sessionmaker, found.cut_short)
+    return WatchedResponse(body, media_type=found.media_type, headers=headers)
 
 
 def lookup_response(result: reads.Rows, shape: Shape) -> Response:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 from urllib.parse import quote
 
+import anyio
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from kuaishu.db import transaction
 
@@ -23,7 +27,7 @@ def watched(
     body: Iterator[bytes],
     factory: sessionmaker[Session],
     cut_short: Callable[[Session, int, str], None],
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """``body``, recording (in a transaction of its own) a stream that stops before its end: the
     client went away (the server closes the stream early) or making the file failed.
 
@@ -57,3 +61,20 @@ def _record(
             cut_short(session, sent, why)
     except Exception:  # a failed audit write must not hide how the download ended
         log.exception("could not record a download cut short")
+
+
+class WatchedResponse(StreamingResponse):
+    """Streams a :func:`watched` body and closes it as soon as the response ends, however it
+    ends (finished, client gone, failed), so a download cut short is recorded then — not
+    whenever the garbage collector happens to reach the abandoned stream."""
+
+    def __init__(self, body: Generator[bytes, None, None], **options: Any) -> None:
+        super().__init__(body, **options)
+        self.watched = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):  # off the event loop: it may write the trail
+                await anyio.to_thread.run_sync(self.watched.close)
