@@ -68,8 +68,9 @@ def recover_stale(session: Session, *, entry_id: int | None = None) -> list[int]
 
 def release_input(run: LoadRun) -> None:
     """A finished run's input file: removed now, unless KUAISHU_KEEP_INPUTS_HOURS keeps it."""
-    if run.status in FINISHED and run.input_path and get_settings().keep_inputs_hours == 0:
-        storage.discard(storage.resolve(run.input_path))
+    if get_settings().keep_inputs_hours or run.status not in FINISHED or not run.input_path:
+        return
+    if storage.discard(storage.resolve(run.input_path)):
         run.input_path = None
 
 
@@ -83,9 +84,9 @@ def sweep_inputs(session: Session) -> list[int]:
     )
     swept = []
     for run in session.scalars(stmt.with_for_update(skip_locked=True)):
-        storage.discard(storage.resolve(str(run.input_path)))
-        run.input_path = None
-        swept.append(run.id)
+        if storage.discard(storage.resolve(str(run.input_path))):
+            run.input_path = None
+            swept.append(run.id)
     return swept
 
 

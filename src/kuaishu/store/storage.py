@@ -79,11 +79,17 @@ def run_dir(run_id: int) -> Path:
     return path
 
 
-def discard(path: Path) -> None:
-    """Remove a run's file, and its run folder once nothing else (a quarantine) is in it."""
-    path.unlink(missing_ok=True)
+def discard(path: Path) -> bool:
+    """Remove a run's file, and its run folder once nothing else (a quarantine) is in it; False
+    when the file system refused (read-only, say): a later sweep tries again."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("could not remove %s: %s", path, error)
+        return False
     with contextlib.suppress(OSError):  # not empty, or already gone
         path.parent.rmdir()
+    return True
 
 
 def sweep_leftovers(now: float | None = None) -> list[Path]:

@@ -163,4 +163,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
+    # Operating-system errors (a full or read-only disk under an upload or an export) get their
+    # own handler so the answer names the problem; it is the same function as for any error.
+    app.add_exception_handler(OSError, unexpected_error)
     app.add_exception_handler(Exception, unexpected_error)
