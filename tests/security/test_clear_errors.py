@@ -112,11 +112,11 @@ def use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 
 
 def random_csv(path: Path, rows: int) -> Path:
-    """Rows DuckDB cannot compress much (hex digests), so the load's files fill a small disk."""
+    """Rows DuckDB cannot compress much (random hex), so the load's files fill a small disk."""
     with path.open("w", encoding="utf-8") as fh:
         fh.write("编号,地区,人口,日期\n")
         for i in range(rows):
-            fh.write(f"{os.urandom(24).hex()},{os.urandom(24).hex()},{i},2020-01-01\n")
+            fh.write(f"{os.urandom(8).hex()},{os.urandom(8).hex()},{i},2020-01-01\n")
     return path
 
 
@@ -140,9 +140,11 @@ def test_a_load_that_fills_the_disk_says_the_disk_is_full_not_bad_csv(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    use_data_dir(monkeypatch, mount(6 * 1024))
+    source = random_csv(tmp_path / "人口.csv", 25_000)  # 1.2 MB
+    # Room for the input and a little more: the disk fills while DuckDB stages the rows.
+    use_data_dir(monkeypatch, mount(source.stat().st_size // 1024 + 1500))
     entry = js.make_entry(factory)
-    run_id = js.queue_file(factory, entry, random_csv(tmp_path / "人口.csv", 25_000))  # ~2.5 MB
+    run_id = js.queue_file(factory, entry, source)
 
     InlineRunner(factory).submit(run_id)
 
