@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -97,7 +97,7 @@ def try_sign_in(client: TestClient, username: str, password: str) -> int:
         data={"username": username, "password": password, "csrf_token": token},
         follow_redirects=False,
     )
-    return response.status_code
+    return int(response.status_code)
 
 
 def test_a_sign_in_with_an_unknown_name_is_an_event(client: TestClient, db: Session) -> None:
@@ -233,10 +233,10 @@ def drive(
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.body" and disconnect:
             raise OSError("connection reset by peer")
-        sent.append(message)
+        sent.append(dict(message))
         if message["type"] == "http.response.start" and on_start is not None:
             on_start()
 
