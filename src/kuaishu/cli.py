@@ -19,6 +19,7 @@ from kuaishu.errors import AppError
 from kuaishu.migrate import current_revision, upgrade
 from kuaishu.pagination import PageRequest
 from kuaishu.settings import get_settings
+from kuaishu.store.storage import prepare_data_dir
 
 app = typer.Typer(help="块数 kuaishu — 政务数据共享开放平台", no_args_is_help=True)
 dept_app = typer.Typer(help="部门管理", no_args_is_help=True)
@@ -36,7 +37,7 @@ _fail = fail
 def init() -> None:
     """创建或升级数据库结构（可重复运行）。"""
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir()
     engine = make_engine(settings.resolved_database_url)
     before = current_revision(engine)
     upgrade(engine)

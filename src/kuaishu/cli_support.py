@@ -13,6 +13,7 @@ from kuaishu.accounts.roles import Role
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.errors import AppError
 from kuaishu.settings import get_settings
+from kuaishu.store.storage import prepare_data_dir
 
 console = Console()
 
@@ -32,7 +33,7 @@ def session_factory() -> sessionmaker[Session]:
 
     load_domains()
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir()
     return make_sessionmaker(make_engine(settings.resolved_database_url))
 
 

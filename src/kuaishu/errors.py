@@ -5,6 +5,7 @@ Each error has a stable machine ``code`` and a Chinese message (translated on th
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from kuaishu.i18n import gettext_
@@ -66,6 +67,53 @@ class PermissionDenied(AppError):
     status = 403
     code = "permission_denied"
     message = "您没有执行此操作的权限。"
+
+
+class DiskFull(AppError):
+    """The disk holding the data folder (or a temporary folder) is full (ENOSPC, EDQUOT)."""
+
+    status = 507
+    code = "disk_full"
+    message = "服务器磁盘空间不足，操作未能完成。请联系平台运营者清理磁盘空间后重试。"
+
+
+class StorageNotWritable(AppError):
+    """The data folder cannot be written: a read-only file system or missing rights."""
+
+    status = 503
+    code = "storage_not_writable"
+    message = (
+        "服务器数据目录不可写（只读或无写入权限），操作未能完成。请联系平台运营者检查数据目录。"
+    )
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NOT_WRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+# DuckDB reports the operating system's error in its message text (strerror), not as OSError.
+_FULL_TEXT = ("no space left on device", "disk quota exceeded")
+_NOT_WRITABLE_TEXT = ("read-only file system", "permission denied")
+_IO_ERROR = ("io error:", "transactioncontext error:")
+
+
+def storage_problem(error: BaseException) -> AppError | None:
+    """A full or unwritable disk behind ``error`` (or what caused it), as its own error; None
+    when the failure is something else. Keeps "disk full" from reading as a bad file."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the error, then what it was raised from
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return DiskFull(details={"errno": errno.errorcode.get(seen.errno or 0)})
+        if isinstance(seen, OSError) and seen.errno in _NOT_WRITABLE:
+            return StorageNotWritable(details={"errno": errno.errorcode.get(seen.errno or 0)})
+        # Only DuckDB's own I/O errors, first line: a CSV error quotes the user's line after it.
+        first = (str(seen).splitlines() or [""])[0].lower()
+        if first.startswith(_IO_ERROR) and any(t in first for t in _FULL_TEXT):
+            return DiskFull(details={"errno": "ENOSPC"})
+        if first.startswith(_IO_ERROR) and any(t in first for t in _NOT_WRITABLE_TEXT):
+            return StorageNotWritable(details={"errno": "EROFS"})
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 # Pydantic's error types, in the words a user reads.

@@ -21,9 +21,22 @@ def run_periodic(factory: sessionmaker[Session]) -> None:
         ("share reminders", share_reminders),
         ("subscriptions", deliver_due),
         ("e-mail", deliver),
+        ("leftover files", sweep_files),
     )
     for name, task in tasks:
         try:
             task(factory)
         except Exception:
             log.exception("%s: failed; trying again on the next beat", name)
+
+
+def sweep_files(factory: sessionmaker[Session]) -> None:
+    """Inputs kept past KUAISHU_KEEP_INPUTS_HOURS, and what killed processes left in the data
+    folder: nothing there grows without bound."""
+    from kuaishu.collect.recovery import sweep_inputs
+    from kuaishu.db import transaction
+    from kuaishu.store import storage
+
+    with transaction(factory) as session:
+        sweep_inputs(session)
+    storage.sweep_leftovers()

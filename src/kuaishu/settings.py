@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="DuckDB memory limit while a load builds its key index (in memory)",
     )
     keep_versions: int = 5
+    max_columns: int = Field(
+        default=2_000, ge=1, description="columns a loaded file may have; wider files are refused"
+    )
+    keep_inputs_hours: int = Field(
+        default=0, ge=0, description="hours an uploaded input is kept after its load; 0: removed"
+    )
     upload_max_bytes: int = 8 * 1024**3
     query_limit_max: int = Field(default=1000, description="rows one data-API page may return")
     serve_memory_mb: int = Field(default=1024, description="DuckDB memory limit per served version")

@@ -82,8 +82,12 @@ def authenticate(session: Session, *, username: str, password: str, anonymous: A
     now = utcnow()
     if user is None:
         passwords.verify_password(passwords.DUMMY_HASH, password)
+        _record_failure(
+            session, anonymous, None, {"reason": "unknown_user", "name": username[:150]}
+        )
         raise SignInFailed(details={"reason": "unknown_user", "username": username[:150]})
     if user.locked_until is not None and user.locked_until > now:
+        _record_failure(session, anonymous, user.id, {"reason": "locked"})
         raise AccountLocked(until=_local_time(user.locked_until), details={"user_id": user.id})
     if not passwords.verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -117,6 +121,22 @@ def authenticate(session: Session, *, username: str, password: str, anonymous: A
     user.failed_logins = 0
     user.locked_until = None
     return user
+
+
+def _record_failure(
+    session: Session, anonymous: Actor, user_id: int | None, details: dict[str, object]
+) -> None:
+    """A refused sign-in the trail must show too: a name that has no account (probing), or an
+    attempt on a locked account (a guess that no longer counts)."""
+    audit.record(
+        session,
+        anonymous,
+        "auth.sign_in",
+        target_type="user",
+        target_id=user_id,
+        outcome=Outcome.FAILURE,
+        details=details,
+    )
 
 
 @dataclass(frozen=True)

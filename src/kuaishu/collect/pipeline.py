@@ -38,12 +38,12 @@ from kuaishu.collect.connectors.previous import append_previous, served_base
 from kuaishu.collect.convert import DUCK_TYPES, Target, convert, index_keys
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.models import LoadRun, Source
-from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable
+from kuaishu.collect.raw import LoadCancelled, LoadError, RawTable, out_of_memory
 from kuaishu.collect.readers import read_file
-from kuaishu.collect.recovery import mark_failed, recover_stale
+from kuaishu.collect.recovery import mark_failed, recover_stale, release_input
 from kuaishu.collect.services import unseal
 from kuaishu.db import transaction, utcnow
-from kuaishu.errors import AppError
+from kuaishu.errors import AppError, storage_problem
 from kuaishu.security import audit
 from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
@@ -88,7 +88,18 @@ class Progress:
 
 
 def execute(factory: sessionmaker[Session], run_id: int) -> None:
-    """Run load ``run_id``; every outcome is written to the run, none escapes as an exception."""
+    """Run load ``run_id``; every outcome is written to the run, none escapes as an exception.
+    When it has ended, its input goes (or is kept as long as KUAISHU_KEEP_INPUTS_HOURS says)."""
+    try:
+        _execute(factory, run_id)
+    finally:
+        with transaction(factory) as session:
+            run = session.get(LoadRun, run_id)
+            if run is not None:
+                release_input(run)
+
+
+def _execute(factory: sessionmaker[Session], run_id: int) -> None:
     with transaction(factory) as session:
         run = session.get(LoadRun, run_id)
         if run is None or run.status != RunStatus.QUEUED:
@@ -500,6 +511,8 @@ def _job_actor(session: Session, run: LoadRun) -> Actor:
 def _fail(
     factory: sessionmaker[Session], run_id: int, error: BaseException, progress: Progress
 ) -> None:
+    if not isinstance(error, AppError):  # a full or read-only disk, or memory, said as such
+        error = storage_problem(error) or out_of_memory(error) or error
     if isinstance(error, LoadCancelled) or (
         progress.cancelled and isinstance(error, duckdb.InterruptException)
     ):

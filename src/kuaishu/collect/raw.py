@@ -63,6 +63,21 @@ def no_progress(_rows: int, _total: int | None) -> None:
     return None
 
 
+def out_of_memory(error: BaseException) -> LoadError | None:
+    """DuckDB ran out of the memory a load may use: said as such, not as a bad line."""
+    if not str(error).lstrip().lower().startswith("out of memory error"):
+        return None
+    from kuaishu.settings import get_settings
+
+    limit = get_settings().load_memory_mb
+    return LoadError(
+        "读取文件所需内存超过一次加载的上限（{mb} MB）。请减少列数或拆分文件后重试。",
+        code="load_out_of_memory",
+        details={"memory_mb": limit},
+        mb=limit,
+    )
+
+
 def check_headers(columns: list[str], *, where: str = "表头") -> list[str]:
     """Source column names, trimmed; empty or duplicate names are an error naming them."""
     cleaned = [str(c).strip() if c is not None else "" for c in columns]

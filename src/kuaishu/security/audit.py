@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.roles import Role
+from kuaishu.security.crypto import keyring
 from kuaishu.security.models import AuditEvent, Outcome
 
 if TYPE_CHECKING:
@@ -47,10 +48,16 @@ def record(
 
 
 def record_denial(
-    session: Session, actor: Actor, denied: Denied, details: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    denied: Denied,
+    details: dict[str, Any],
+    *,
+    purpose: str | None = None,
 ) -> AuditEvent:
-    """A refused operation, in the trail like any event: its operation, target, and where it was
-    asked (a request's method and path, a delivery's subscription)."""
+    """A refused operation, in the trail like any event: its operation, target, the purpose the
+    caller declared, and where it was asked (a request's method and path, a delivery's
+    subscription)."""
     return record(
         session,
         actor,
@@ -58,5 +65,17 @@ def record_denial(
         outcome=Outcome.DENIED,
         target_type=denied.target_type,
         target_id=denied.target_id,
+        purpose=purpose or None,
         details=details,
     )
+
+
+LOOKUP_KEY = "audit.lookup-key"
+
+
+def keyed(value: str) -> str:
+    """A looked-up key value (an ID number, say) as the trail and the access log keep it: its
+    HMAC-SM3 under a key derived from the master key. Equal values give equal digests, so an
+    auditor can still find every lookup of one person (:func:`keyed` of the value); the value
+    itself is stored nowhere."""
+    return "hmac-sm3:" + keyring().digest(LOOKUP_KEY, value)

@@ -187,6 +187,7 @@ def lookup(
         )
 
     values = {"keys": keys}
+    request.state.purpose = grant.purpose[:200]  # a refusal is recorded with it
     try:
         found = reads.lookup(
             db, actor=actor, code="", keys=keys, purpose=grant.purpose[:200], locate=locate

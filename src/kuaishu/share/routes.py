@@ -293,8 +293,14 @@ def lookup(
     responses={200: {"model": RowsOut}},
 )
 def lookup_by_post(
-    grant_id: int, body: LookupIn, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+    grant_id: int,
+    request: Request,
+    body: LookupIn,
+    db: SessionDep,
+    actor: CurrentActor,
+    purpose: PurposeDep,
 ) -> Response:
+    request.state.purpose = body.purpose or purpose  # a refusal is recorded with it
     keys = body_keys(body)
     result = reads.lookup(
         db,
@@ -313,9 +319,15 @@ def lookup_by_post(
     response_model=GrantDictionaryOut,
     summary="授权范围的数据字典（只含授权的信息项）",
 )
-def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+def dictionary(
+    grant_id: int, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+) -> dict[str, Any]:
     return reads.dictionary(
-        db, actor=actor, code="", locate=_locate(db, actor, grant_id, AccessMethod.QUERY)
+        db,
+        actor=actor,
+        code="",
+        locate=_locate(db, actor, grant_id, AccessMethod.QUERY),
+        purpose=purpose,
     )
 
 
@@ -328,6 +340,7 @@ def dictionary(grant_id: int, db: SessionDep, actor: CurrentActor) -> dict[str, 
 def download(
     grant_id: int,
     fmt: Format,
+    request: Request,
     db: SessionDep,
     actor: CurrentActor,
     read: ReadDep,
@@ -344,7 +357,7 @@ def download(
         purpose=purpose,
         locate=_locate(db, actor, grant_id, AccessMethod.DOWNLOAD),
     )
-    return file_response(found)
+    return file_response(found, request)
 
 
 USAGE_BY = {

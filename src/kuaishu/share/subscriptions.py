@@ -360,7 +360,11 @@ def _read_batch(factory: sessionmaker[Session], subscription_id: int, now: datet
         except AppError as error:
             if isinstance(error, Denied):  # in the trail like a refused request
                 audit.record_denial(
-                    session, actor, error, {"subscription": subscription.id, "code": error.code}
+                    session,
+                    actor,
+                    error,
+                    {"subscription": subscription.id, "code": error.code},
+                    purpose=grant.purpose,
                 )
             _retry_later(session, subscription, now, _describe(error))
             return "failed"

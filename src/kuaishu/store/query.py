@@ -32,6 +32,14 @@ from kuaishu.store.plan import (
 )
 
 DEFAULT_LIMIT = 100
+# Bounds of offset and limit: past any version's rows, within DuckDB's BIGINT (a larger number
+# failed inside the engine as a 500).
+ROWS_MAX = 10**15
+INTEGER_RANGES = {
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1),
+    "HUGEINT": (-(2**127), 2**127 - 1),
+}
 MAX_TERMS = 10
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull", "notnull")
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -173,8 +181,12 @@ def coerce(column: Column, raw: str) -> Any:
             if not number.is_finite():
                 raise ValueError(raw)
             return number
-        if kind in ("BIGINT", "INTEGER", "HUGEINT"):
-            return int(text)
+        if kind in INTEGER_RANGES:
+            low, high = INTEGER_RANGES[kind]
+            whole = int(text)
+            if not low <= whole <= high:  # past the column's range
+                raise ValueError(raw)
+            return whole
         return float(text)
     except (ValueError, InvalidOperation):
         raise invalid(
@@ -283,6 +295,10 @@ class PlanBuilder:
             aggregated=request.grouped,
             distinct=request.distinct and not request.grouped,
         )
+        if not 0 <= request.offset <= ROWS_MAX:
+            raise invalid(
+                "offset 应为 0 到 {n} 之间的整数。", "bad_offset", n=ROWS_MAX, field="offset"
+            )
         plan = replace(
             base,
             order=self.order(request, base),
@@ -292,6 +308,10 @@ class PlanBuilder:
         return self.continued(plan, request, cursor)
 
     def limit(self, asked: int | None, limit_max: int | None) -> int | None:
+        if asked is not None and not 1 <= asked <= ROWS_MAX:
+            raise invalid(
+                "limit 应为 1 到 {n} 之间的整数。", "bad_limit", n=ROWS_MAX, field="limit"
+            )
         if limit_max is None:
             return asked
         if asked is not None and asked > limit_max:
@@ -416,4 +436,54 @@ class PlanBuilder:
             )
         if cursor.sort != tuple(request.sort) or len(cursor.after.values) != len(plan.order):
             raise invalid("游标与本次查询的排序不一致，请从第一页重新查询。", "bad_cursor")
+        if not _typed_like(plan.order, cursor.after):
+            raise invalid("游标无效，请从第一页重新查询。", "bad_cursor")
         return replace(plan, after=cursor.after)
+
+
+def _typed_like(order: Sequence[SortKey], after: After) -> bool:
+    """Whether a cursor's values are of their sort columns' types (as :func:`encode_cursor`
+    writes them), so a wrongly typed value is a bad cursor, not an engine error."""
+    low, high = INTEGER_RANGES["BIGINT"]
+    if isinstance(after.rowid, bool) or not low <= after.rowid <= high:
+        return False
+    for key, value in zip(order, after.values, strict=True):
+        kind = key.type.split("(")[0]
+        if value is None or kind not in _CURSOR_TYPES:
+            continue
+        if isinstance(value, bool) != (kind == "BOOLEAN") or not _CURSOR_TYPES[kind](value):
+            return False
+    return True
+
+
+def _iso(parse: Any) -> Any:
+    def check(value: Any) -> bool:
+        try:
+            parse(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    return check
+
+
+def _decimal(value: Any) -> bool:
+    try:
+        return isinstance(value, str | int | float) and Decimal(str(value)).is_finite()
+    except InvalidOperation:
+        return False
+
+
+_CURSOR_TYPES: dict[str, Any] = {
+    "VARCHAR": lambda v: isinstance(v, str),
+    "BOOLEAN": lambda v: isinstance(v, bool),
+    "DOUBLE": lambda v: isinstance(v, int | float),
+    "FLOAT": lambda v: isinstance(v, int | float),
+    **{
+        kind: (lambda v, r=r: isinstance(v, int) and r[0] <= v <= r[1])
+        for kind, r in INTEGER_RANGES.items()
+    },
+    "DECIMAL": _decimal,
+    "DATE": _iso(date.fromisoformat),
+    "TIMESTAMP": _iso(datetime.fromisoformat),
+}

@@ -23,6 +23,7 @@ from kuaishu.clean.services import Channel, ChannelMasks, masks_for
 from kuaishu.errors import AppError
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
+from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.store import engine, exports
 from kuaishu.store.models import DatasetVersion, VersionState
@@ -195,13 +196,10 @@ def query_data(
     next_cursor = None
     if page.last is not None:
         next_cursor = encode_cursor(target.version.number, request.sort, page.last)
+    described = request.described()
+    described["filters"] = _keyed_filters(target, request.filters)
     record_read(
-        session,
-        actor,
-        "data.query",
-        target,
-        purpose,
-        {**request.described(), "rows": len(page.rows)},
+        session, actor, "data.query", target, purpose, {**described, "rows": len(page.rows)}
     )
     return Rows(
         outputs=plan.outputs,
@@ -257,9 +255,23 @@ def lookup(
         "data.lookup",
         target,
         purpose,
-        {"keys": keys, "fields": list(fields), "rows": len(page.rows)},
+        {
+            "keys": {name: audit.keyed(value) for name, value in keys.items()},
+            "fields": list(fields),
+            "rows": len(page.rows),
+        },
     )
     return Rows(outputs=plan.outputs, rows=page.rows, version=target.version.number)
+
+
+def _keyed_filters(target: Served, filters: tuple[tuple[str, str], ...]) -> list[list[str]]:
+    """A query's filters as the trail keeps them: a value compared with a key column (an ID
+    number, say) is a lookup, kept as its keyed digest like one."""
+    keys = {c.name for c in target.columns if c.key}
+    return [
+        [parameter, audit.keyed(value) if parameter.split("__")[0] in keys else value]
+        for parameter, value in filters
+    ]
 
 
 def _key_name(name: str, key_columns: list[Column]) -> str:
@@ -287,9 +299,15 @@ def _key_name(name: str, key_columns: list[Column]) -> str:
 
 
 def dictionary(
-    session: Session, *, actor: Actor, code: str, locate: Locate | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    code: str,
+    locate: Locate | None = None,
+    purpose: str | None = None,
 ) -> dict[str, Any]:
-    """The served version's fields with their data items' names, types and descriptions."""
+    """The served version's fields with their data items' names, types and descriptions;
+    a read like any other, so in the trail."""
     target = locate(None) if locate is not None else served(session, actor=actor, code=code)
     version = target.version
     revision = session.get(CatalogRevision, version.revision_id) if version.revision_id else None
@@ -311,6 +329,7 @@ def dictionary(
                 "key": column.key,
             }
         )
+    record_read(session, actor, "data.dictionary", target, purpose, {"fields": len(fields)})
     return {
         "code": target.entry.code,
         "name": target.entry.name,
@@ -330,14 +349,20 @@ def version_facts(version: DatasetVersion) -> dict[str, Any]:
     }
 
 
+# Records that a download stopped before its end: (session, bytes sent, why).
+CutShort = Callable[[Session, int, str], None]
+
+
 @dataclass(frozen=True)
 class Download:
-    """A file ready to stream: nothing is read until ``body`` is iterated."""
+    """A file ready to stream: nothing is read until ``body`` is iterated. The read is in the
+    trail before it streams; ``cut_short`` adds that it did not reach its end."""
 
     filename: str
     fallback: str
     media_type: str
     body: Iterator[bytes]
+    cut_short: CutShort | None = None
 
 
 def download(
@@ -363,13 +388,15 @@ def download(
         )
     plan = target.scoped(target.builder().build(request, limit_max=None))
     rows, exact = _expected_rows(target, plan)
+    described = request.described()
+    described["filters"] = _keyed_filters(target, request.filters)
     record_read(
         session,
         actor,
         "data.download",
         target,
         purpose,
-        {**request.described(), "format": str(fmt), "rows": rows, "rows_exact": exact},
+        {**described, "format": str(fmt), "rows": rows, "rows_exact": exact},
     )
     stamp = datetime.now().strftime("%Y%m%d")
     name = f"{target.entry.name}_v{target.version.number}_{stamp}.{fmt}"
@@ -379,7 +406,39 @@ def download(
         fallback=fallback,
         media_type=exports.MEDIA_TYPES[fmt],
         body=exports.chunks(fmt, target.version.path, plan, bom=bom and fmt == exports.Format.CSV),
+        cut_short=_cut_short(actor, target, purpose, fmt, rows),
     )
+
+
+def _cut_short(
+    actor: Actor, target: Served, purpose: str | None, fmt: exports.Format, rows: int
+) -> CutShort:
+    """How a download that stopped early is recorded: a second event, never a change to the
+    first (the trail is append-only), with what was sent. Facts are taken now: the request's
+    session is closed by the time the stream ends."""
+    version_id, grant = target.version.id, target.grant
+    facts = {
+        "code": target.entry.code,
+        "version": target.version.number,
+        **target.described,
+        "format": str(fmt),
+        "rows_expected": rows,
+    }
+
+    def record(session: Session, sent: int, why: str) -> None:
+        audit.record(
+            session,
+            actor,
+            "data.download.incomplete",
+            target_type="dataset_version",
+            target_id=version_id,
+            purpose=purpose or None,
+            outcome=Outcome.FAILURE,
+            details={**facts, "bytes_sent": sent, "reason": why},
+            as_role=grant,
+        )
+
+    return record
 
 
 def _expected_rows(target: Served, plan: ReadPlan) -> tuple[int, bool]:

@@ -20,6 +20,7 @@ from kuaishu.store.exports import Format, content_disposition
 from kuaishu.store.query import ReadRequest, Total, names
 from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
 from kuaishu.web.deps import CurrentActor, SessionDep
+from kuaishu.web.downloads import WatchedResponse, watched
 from kuaishu.web.errors import error_body
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
@@ -91,6 +92,7 @@ def read_request(
 
 
 def declared_purpose(
+    request: Request,
     purpose: Annotated[
         str | None, Query(max_length=200, description="使用目的，记入审计（也可用 X-Purpose 头）")
     ] = None,
@@ -98,8 +100,11 @@ def declared_purpose(
         str | None, Header(description="使用目的，UTF-8 百分号编码", max_length=600)
     ] = None,
 ) -> str | None:
-    """The purpose the caller declares, from the parameter or the (percent-encoded) header."""
-    return purpose or (unquote(x_purpose)[:200] if x_purpose else None)
+    """The purpose the caller declares, from the parameter or the (percent-encoded) header;
+    kept on the request too, so a refused read is recorded with it."""
+    declared = purpose or (unquote(x_purpose)[:200] if x_purpose else None)
+    request.state.purpose = declared
+    return declared
 
 
 ReadDep = Annotated[ReadRequest, Depends(read_request)]
@@ -196,12 +201,13 @@ def body_keys(body: LookupIn) -> dict[str, str]:
     return {"key": body.key, **keys} if body.key is not None else keys
 
 
-def file_response(found: reads.Download) -> StreamingResponse:
-    return StreamingResponse(
-        found.body,
-        media_type=found.media_type,
-        headers={"Content-Disposition": content_disposition(found.filename, found.fallback)},
-    )
+def file_response(found: reads.Download, request: Request) -> StreamingResponse:
+    """The file as it streams; a stream cut short is recorded as such (web.downloads.watched)."""
+    headers = {"Content-Disposition": content_disposition(found.filename, found.fallback)}
+    if found.cut_short is None:
+        return StreamingResponse(found.body, media_type=found.media_type, headers=headers)
+    body = watched(found.body, request.app.state.sessionmaker, found.cut_short)
+    return WatchedResponse(body, media_type=found.media_type, headers=headers)
 
 
 def lookup_response(result: reads.Rows, shape: Shape) -> Response:
@@ -255,6 +261,7 @@ def lookup(
 )
 def lookup_by_post(
     code: str,
+    request: Request,
     body: LookupIn,
     db: SessionDep,
     actor: CurrentActor,
@@ -262,6 +269,7 @@ def lookup_by_post(
     channel: ChannelParam = None,
 ) -> Response:
     """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
+    request.state.purpose = body.purpose or purpose
     keys = body_keys(body)
     result = reads.lookup(
         db,
@@ -276,9 +284,12 @@ def lookup_by_post(
 
 
 @router.get("/{code:path}/dictionary", response_model=DictionaryOut, summary="数据字典")
-def dictionary(code: str, db: SessionDep, actor: CurrentActor) -> dict[str, Any]:
-    """所服务版本的字段：信息项名称、类型、描述、是否关键字段，以及版本号、行数、SM3 摘要。"""
-    return reads.dictionary(db, actor=actor, code=code)
+def dictionary(
+    code: str, db: SessionDep, actor: CurrentActor, purpose: PurposeDep
+) -> dict[str, Any]:
+    """所服务版本的字段：信息项名称、类型、描述、是否关键字段，以及版本号、行数、SM3 摘要。
+    读取数据字典也记入审计。"""
+    return reads.dictionary(db, actor=actor, code=code, purpose=purpose)
 
 
 @router.get(
@@ -290,6 +301,7 @@ def dictionary(code: str, db: SessionDep, actor: CurrentActor) -> dict[str, Any]
 def download(
     code: str,
     fmt: Format,
+    request: Request,
     db: SessionDep,
     actor: CurrentActor,
     read: ReadDep,
@@ -305,7 +317,8 @@ def download(
     - `xlsx`：超过 Excel 的 1,048,575 行数据时，续写到新工作表“数据2”“数据3”…。
     - `parquet`：不筛选时直接传输存储的版本文件。
     - CSV 与 XLSX 中以 `= + - @`、制表符或回车开头的文本前加单引号，防止公式注入。
-    - 文件名为中文（RFC 6266 `filename*`），并附 ASCII 备用名。下载在传输开始前记入审计。
+    - 文件名为中文（RFC 6266 `filename*`），并附 ASCII 备用名。下载在传输开始前记入审计；
+      传输中断（客户端断开或生成失败）时另记一条 `data.download.incomplete`，含已发送字节数。
     """
     found = reads.download(
         db,
@@ -317,4 +330,4 @@ def download(
         purpose=purpose,
         channel=channel,
     )
-    return file_response(found)
+    return file_response(found, request)

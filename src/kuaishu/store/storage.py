@@ -8,8 +8,11 @@ unreferenced version folder, both removed by :func:`sweep`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -20,19 +23,45 @@ DATA_FILE = "data.parquet"
 SERVE_FILE = "serve.duckdb"
 QUARANTINE_FILE = "quarantine.parquet"
 STAGING_PREFIX = ".staging-"
+INPUT_FILE = "input"
+# Files and folders the process creates are its own alone: 0600 and 0700.
+PRIVATE_UMASK = 0o077
+# Spooled uploads and exports a killed process left behind are removed after a day.
+LEFTOVER_SECONDS = 86_400
+
+log = logging.getLogger(__name__)
 
 
 def data_root() -> Path:
     return get_settings().data_dir.resolve()
 
 
+def prepare_data_dir() -> Path:
+    """The data folder, 0700; and from here on every file the process creates is 0600 and every
+    folder 0700 (umask 077) — versions, keys, the SQLite file, uploads, spill and change files,
+    whoever writes them (DuckDB, SQLite, Python)."""
+    os.umask(PRIVATE_UMASK)
+    root = get_settings().data_dir
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.stat().st_mode & 0o077:  # made earlier, by hand or by an older kuaishu
+        try:
+            root.chmod(0o700)
+        except OSError as error:  # read-only: every write will say so, with its own code
+            log.warning("could not make the data folder private: %s", error)
+    return root
+
+
 def versions_dir(entry_id: int) -> Path:
     return data_root() / "versions" / str(entry_id)
 
 
+def staging_path(entry_id: int, run_id: int) -> Path:
+    return versions_dir(entry_id) / f"{STAGING_PREFIX}{run_id}"
+
+
 def staging_dir(entry_id: int, run_id: int) -> Path:
     """A fresh, empty staging folder for ``run_id``."""
-    path = versions_dir(entry_id) / f"{STAGING_PREFIX}{run_id}"
+    path = staging_path(entry_id, run_id)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
@@ -48,6 +77,49 @@ def run_dir(run_id: int) -> Path:
     path = data_root() / "runs" / str(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def discard(path: Path) -> bool:
+    """Remove a run's file, and its run folder once nothing else (a quarantine) is in it; False
+    when the file system refused (read-only, say): a later sweep tries again."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("could not remove %s: %s", path, error)
+        return False
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        path.parent.rmdir()
+    return True
+
+
+def sweep_leftovers(now: float | None = None) -> list[Path]:
+    """Spooled uploads, staged command-line inputs, pushed bodies and export scratch folders
+    older than a day: a process killed while holding them never removed them."""
+    cutoff = (now if now is not None else time.time()) - LEFTOVER_SECONDS
+    root = data_root()
+    found = [
+        *_children(root / "uploads"),
+        *_children(root / "incoming"),
+        *_children(root / "tmp"),
+        *(root / "runs").glob(".push-*"),
+    ]
+    removed = []
+    for path in found:
+        try:
+            if path.lstat().st_mtime >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _children(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
 
 
 def resolve(relative: str) -> Path:

@@ -13,8 +13,13 @@ from sqlalchemy import Connection, Engine
 from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
+from kuaishu.store.storage import prepare_data_dir
 from kuaishu.web import apidocs, errors
-from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
+from kuaishu.web.middleware import (
+    DeclaredBodyLimitMiddleware,
+    RequestContextMiddleware,
+    filter_access_log,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -33,6 +38,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app for ``settings``; tests pass their own engine."""
     settings = settings or get_settings()
     load_domains()
+    prepare_data_dir()  # 0700, and 0600 for every file from here on (before SQLite makes one)
     engine = engine or make_engine(settings.resolved_database_url)
     app = FastAPI(
         title="块数 kuaishu API",
@@ -51,6 +57,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     errors.install(app)
     apidocs.install(app)
+    filter_access_log()  # looked-up values never in clear in the access log
     app.add_middleware(
         DeclaredBodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

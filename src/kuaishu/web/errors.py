@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied
 from kuaishu.db import transaction
-from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated
+from kuaishu.errors import PROBLEM_MESSAGES, AppError, NotAuthenticated, storage_problem
 from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 
@@ -80,7 +80,11 @@ def _record_denial(request: Request, exc: Denied) -> None:
     try:
         with transaction(request.app.state.sessionmaker) as session:
             audit.record_denial(
-                session, actor, exc, {"method": request.method, "path": request.url.path}
+                session,
+                actor,
+                exc,
+                {"method": request.method, "path": request.url.path},
+                purpose=getattr(request.state, "purpose", None),  # as the caller declared it
             )
     except Exception:  # a failed audit write must not hide the refusal itself
         log.exception("could not record a denial")
@@ -138,6 +142,10 @@ async def integrity_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
+    problem = storage_problem(exc)
+    if problem is not None:  # the server's disk, not a bug: its own code, for the operator too
+        log.error("storage: %s", exc)
+        return _respond(request, problem.status, problem.code, problem.localized(), problem.details)
     log.exception("unhandled error", exc_info=exc)
     return _respond(
         request,
@@ -155,4 +163,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
+    # Operating-system errors (a full or read-only disk under an upload or an export) get their
+    # own handler so the answer names the problem; it is the same function as for any error.
+    app.add_exception_handler(OSError, unexpected_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -1,14 +1,18 @@
-"""ASGI middleware: request ids, the request's language, the declared body-size limit."""
+"""ASGI middleware: request ids, the request's language, the declared body-size limit; and the
+access log's filter that keeps looked-up values out of it."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kuaishu.i18n import current_locale, gettext_, negotiate
+from kuaishu.security.audit import keyed
 
 LOCALE_COOKIE = "ks_lang"
 UPLOAD_SUFFIXES = ("/upload", "/push")
@@ -104,3 +108,42 @@ class DeclaredBodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+# Data reads (the data API, reads under a grant): every query parameter but these carries values
+# of the data — a lookup's key, a filter's value, a search, a cursor's last row — so the access
+# log shows its keyed digest (security.audit.keyed), as the audit trail does.
+DATA_READ_PATHS = ("/api/v1/data/", "/api/v1/share/grants/")
+PLAIN_PARAMETERS = frozenset(
+    {"fields", "sort", "limit", "offset", "total", "distinct", "group_by", "agg", "shape", "bom"}
+    | {"channel", "format", "by"}
+)
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def without_values(path: str) -> str:
+    """``path`` (with its query string, as the access log writes it) with data values hashed."""
+    base, sep, query = path.partition("?")
+    if not sep or not base.startswith(DATA_READ_PATHS):
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    hidden = [(k, v if k in PLAIN_PARAMETERS else keyed(v)) for k, v in pairs]
+    return f"{base}?{urlencode(hidden)}"
+
+
+class DataValuesFilter(logging.Filter):
+    """Rewrites uvicorn's access-log line (``client - "METHOD path HTTP/x" status``) so an ID
+    number looked up by GET never lands in the log in clear."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], without_values(args[2]), *args[3:])
+        return True
+
+
+def filter_access_log() -> None:
+    """Install :class:`DataValuesFilter` on the access logger (once per process)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, DataValuesFilter) for f in logger.filters):
+        logger.addFilter(DataValuesFilter())

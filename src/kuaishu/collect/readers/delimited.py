@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 import duckdb
 
 from kuaishu.clean.sqltext import literal
-from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, Skipped
+from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, Skipped, out_of_memory
 from kuaishu.collect.readers import lines as relines
 from kuaishu.collect.readers.common import (
     Context,
@@ -31,6 +31,7 @@ from kuaishu.collect.readers.textfile import (
     read_tail,
     scan,
 )
+from kuaishu.errors import AppError, storage_problem
 
 MAX_LINE_BYTES = 64 << 20
 ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
@@ -149,8 +150,11 @@ def _load(
     return rows
 
 
-def _explain(error: duckdb.Error, source: Path, layout: Layout, multiline: bool) -> LoadError:
+def _explain(error: duckdb.Error, source: Path, layout: Layout, multiline: bool) -> AppError:
     """DuckDB's English error as a LoadError naming the problem and the source line."""
+    host = storage_problem(error) or out_of_memory(error)
+    if host is not None:  # the server's disk or memory, not the file
+        return host
     message = str(error)
     problem = " ".join(message.splitlines()[:4]).lower()
     found = ERROR_LINE.search(message)

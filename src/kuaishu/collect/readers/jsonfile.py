@@ -23,6 +23,7 @@ from kuaishu.collect.readers.common import (
 from kuaishu.collect.readers.detect import Kind
 from kuaishu.collect.readers.jsonstream import stream_records
 from kuaishu.collect.readers.stage import Stager
+from kuaishu.errors import storage_problem
 
 MAX_OBJECT_BYTES = 256 << 20
 WHERE = re.compile(r"(?:line|record/value) (\d+)")
@@ -107,7 +108,7 @@ def _read_with_duckdb(
     except duckdb.InterruptException:
         raise
     except duckdb.Error as error:
-        raise _malformed(error) from None
+        raise storage_problem(error) or _malformed(error) from None
     row = con.execute(f"SELECT count(*) FROM {RAW_TABLE}").fetchone()
     rows = int(row[0]) if row else 0
     ctx.progress(rows, rows)

@@ -8,6 +8,7 @@ import duckdb
 
 from kuaishu.collect.raw import RAW_TABLE, LoadError, RawTable, quote
 from kuaishu.collect.readers.common import Context, check_columns, execute_with_progress
+from kuaishu.errors import storage_problem
 
 NESTED = ("STRUCT", "MAP", "UNION")
 
@@ -41,7 +42,7 @@ def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, ctx: Context) -> Ra
     except duckdb.InterruptException:
         raise
     except duckdb.Error as error:
-        raise _damaged(ctx.filename, error) from None
+        raise storage_problem(error) or _damaged(ctx.filename, error) from None
     counted = con.execute(f"SELECT count(*) FROM {RAW_TABLE}").fetchone()
     rows = int(counted[0]) if counted else 0
     ctx.progress(rows, rows)
