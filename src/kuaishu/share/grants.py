@@ -25,7 +25,7 @@ from kuaishu.security import audit
 from kuaishu.security.models import AuditEvent, Outcome
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
-from kuaishu.share.services import LISTED, on_either_side, tell_consumer
+from kuaishu.share.services import LISTED, on_either_side, one_grant_only, tell_consumer
 from kuaishu.store.models import Dataset, DatasetVersion
 from kuaishu.store.reads import Served
 from kuaishu.store.services import get_version, no_data
@@ -88,6 +88,9 @@ def renew(
         raise Conflict("已撤销的授权不能续期。", code="grant_revoked")
     if expires_on < china_today():
         raise ValidationFailed("续期后的有效期不能早于今天。", code="bad_expiry")
+    one_grant_only(
+        session, entry_id=grant.entry_id, consumer=grant.consumer_department_id, besides=grant.id
+    )
     before = grant.expires_on
     grant.expires_on = expires_on
     audit.record(

@@ -69,7 +69,7 @@ class Served:
             return plan
         every = PlanBuilder(columns_of(self.version.schema))
         bound = tuple(every.filter(name, value) for name, value in self.row_filter)
-        return replace(plan, where=plan.where + bound)
+        return replace(plan, where=plan.where + bound, scope=bound)
 
     @property
     def described(self) -> dict[str, Any]:
