@@ -27,8 +27,8 @@ from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
 from kuaishu.share.services import LISTED, on_either_side, one_grant_only, tell_consumer
 from kuaishu.store.models import Dataset, DatasetVersion
-from kuaishu.store.reads import Served
-from kuaishu.store.services import get_version, no_data
+from kuaishu.store.reads import Served, readable_version
+from kuaishu.store.services import no_data
 
 # Grants ------------------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ def served_by_grant(
             raise no_data()
         version = found.version
     else:
-        version = get_version(session, entry.id, number)
+        version = readable_version(session, entry, number, owner=False)
     masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking, policy=found.policy)
     return Served(
         entry=entry,
@@ -198,6 +198,7 @@ def served_by_grant(
         fields=tuple(grant.fields) if grant.fields else None,
         row_filter=tuple((str(p[0]), str(p[1])) for p in grant.row_filter),
         share_grant=grant.id,
+        owner=False,
     )
 
 

@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 
 from kuaishu.collect.raw import quote
-from kuaishu.errors import ValidationFailed
+from kuaishu.errors import AppError, ValidationFailed
 from kuaishu.i18n import gettext_
+from kuaishu.security.crypto import constant_time_equal, hmac_sm3, keyring
 from kuaishu.store.plan import (
     After,
     Column,
@@ -32,6 +33,7 @@ from kuaishu.store.plan import (
 )
 
 DEFAULT_LIMIT = 100
+MAX_WINDOW = 10**15  # past any version's rows, well inside DuckDB's BIGINT
 MAX_TERMS = 10
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull", "notnull")
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -108,14 +110,42 @@ def invalid(message: str, code: str, **params: Any) -> ValidationFailed:
 
 # Cursors ---------------------------------------------------------------------------------------
 
+CURSOR_KEY = "page-cursor"  # the master key's purpose for cursor signatures
+
 
 @dataclass(frozen=True)
 class PageCursor:
-    """Where the next page starts, and for which version and sort it was made."""
+    """Where the next page starts, and for which version and sort it was made. ``signed`` and
+    ``signature`` are what :func:`check_cursor` verifies against the reader's binding."""
 
     version: int
     sort: tuple[str, ...]
     after: After
+    signed: bytes = b""
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class CursorBinding:
+    """What a cursor is good for: one reader, through one grant or channel, one query."""
+
+    reader: int | None  # the user
+    scope: str  # "grant 12", or the owner's entry code and channel
+    request: ReadRequest
+
+    def message(self, signed: bytes) -> bytes:
+        r = self.request
+        query = {
+            "filters": sorted([list(f) for f in r.filters]),
+            "q": r.q,
+            "fields": list(r.fields),
+            "sort": list(r.sort),
+            "distinct": r.distinct,
+            "group_by": list(r.group_by),
+            "agg": list(r.aggregates),
+        }
+        bound = orjson.dumps([self.reader, self.scope, query], option=orjson.OPT_SORT_KEYS)
+        return bound + b"\x00" + signed
 
 
 def _cursor_value(value: Any) -> Any:
@@ -124,25 +154,64 @@ def _cursor_value(value: Any) -> Any:
     raise TypeError
 
 
-def encode_cursor(version: int, sort: Sequence[str], hidden: Sequence[Any]) -> str:
-    """The token for the page after a row whose sort values and rowid are ``hidden``."""
-    raw = orjson.dumps([version, list(sort), list(hidden[:-1]), hidden[-1]], default=_cursor_value)
+def _mac(message: bytes) -> bytes:
+    return hmac_sm3(keyring().key(CURSOR_KEY, 32), message)
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_cursor(
+    version: int, sort: Sequence[str], hidden: Sequence[Any], *, binding: CursorBinding
+) -> str:
+    """The token for the page after a row whose sort values and rowid are ``hidden``, signed
+    (HMAC-SM3) for ``binding``: good for that reader, grant or channel, and query only."""
+    raw = orjson.dumps([version, list(sort), list(hidden[:-1]), hidden[-1]], default=_cursor_value)
+    return f"{_b64(raw)}.{_b64(_mac(binding.message(raw)))}"
+
+
+def bad_cursor() -> AppError:
+    return AppError("游标无效，请从第一页重新查询。", code="bad_cursor", status=400)
+
+
 def decode_cursor(token: str) -> PageCursor:
+    """The cursor ``token`` says, not yet verified (see :func:`check_cursor`)."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        body, _, signature = token.partition(".")
+        raw = _unb64(body)
         version, sort, values, rowid = orjson.loads(raw)
-        if not (isinstance(version, int) and isinstance(rowid, int) and isinstance(values, list)):
+        if not (
+            isinstance(version, int)
+            and isinstance(rowid, int)
+            and isinstance(values, list)
+            and isinstance(sort, list)
+        ):
             raise ValueError(token)
         return PageCursor(
             version=version,
             sort=tuple(str(s) for s in sort),
             after=After(values=tuple(values), rowid=rowid),
+            signed=raw,
+            signature=_unb64(signature),
         )
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise invalid("游标无效，请从第一页重新查询。", "bad_cursor") from None
+        raise bad_cursor() from None
+
+
+def check_cursor(cursor: PageCursor, binding: CursorBinding) -> None:
+    """A 400 unless this server signed ``cursor`` for this reader, grant or channel and query:
+    a forged, altered or borrowed cursor reads nothing (not another version, not another row)."""
+    if not constant_time_equal(_mac(binding.message(cursor.signed)), cursor.signature):
+        raise AppError(
+            "游标无效，或不属于本次查询（读者、授权或查询条件不同），请从第一页重新查询。",
+            code="bad_cursor",
+            status=400,
+        )
 
 
 # Values ----------------------------------------------------------------------------------------
@@ -283,6 +352,10 @@ class PlanBuilder:
             aggregated=request.grouped,
             distinct=request.distinct and not request.grouped,
         )
+        if request.offset > MAX_WINDOW:
+            raise AppError(
+                "offset 过大（最大 {n}）。", code="offset_too_large", status=400, n=MAX_WINDOW
+            )
         plan = replace(
             base,
             order=self.order(request, base),
@@ -292,6 +365,8 @@ class PlanBuilder:
         return self.continued(plan, request, cursor)
 
     def limit(self, asked: int | None, limit_max: int | None) -> int | None:
+        if asked is not None and asked > MAX_WINDOW:
+            raise invalid("每页最多 {n} 行。", "limit_too_large", n=limit_max or MAX_WINDOW)
         if limit_max is None:
             return asked
         if asked is not None and asked > limit_max:
@@ -415,5 +490,7 @@ class PlanBuilder:
                 "游标分页不能与 offset、distinct、group_by 或 agg 同用。", "cursor_not_supported"
             )
         if cursor.sort != tuple(request.sort) or len(cursor.after.values) != len(plan.order):
-            raise invalid("游标与本次查询的排序不一致，请从第一页重新查询。", "bad_cursor")
+            raise AppError(
+                "游标与本次查询的排序不一致，请从第一页重新查询。", code="bad_cursor", status=400
+            )
         return replace(plan, after=cursor.after)

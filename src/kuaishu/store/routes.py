@@ -41,6 +41,7 @@ RESERVED = frozenset(
         "purpose",
         "bom",
         "channel",
+        "version",
     }
 )
 
@@ -111,6 +112,15 @@ ChannelParam = Annotated[
     ),
 ]
 PurposeDep = Annotated[str | None, Depends(declared_purpose)]
+VersionParam = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31,
+        description="本部门读取指定的数据版本（含未发布、未通过 k 匿名检查或已回退的版本）；"
+        "不填为所服务的版本",
+    ),
+]
 ShapeParam = Annotated[Shape, Query(description="arrays：每行为数组（默认）；objects：每行为对象")]
 
 
@@ -139,6 +149,7 @@ def query(
     purpose: PurposeDep,
     shape: ShapeParam = Shape.ARRAYS,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """查询所服务数据版本中的行。
 
@@ -160,7 +171,7 @@ def query(
     `X-Purpose` 头声明使用目的。
     """
     result = reads.query_data(
-        db, actor=actor, code=code, request=read, purpose=purpose, channel=channel
+        db, actor=actor, code=code, request=read, purpose=purpose, channel=channel, version=version
     )
     return rows_response(
         result,
@@ -227,6 +238,7 @@ def lookup(
     key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
     shape: ShapeParam = Shape.ARRAYS,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """按关键字段取记录，走关键字段上的索引。
 
@@ -243,6 +255,7 @@ def lookup(
         fields=names(fields),
         purpose=purpose,
         channel=channel,
+        version=version,
     )
     return lookup_response(result, shape)
 
@@ -260,6 +273,7 @@ def lookup_by_post(
     actor: CurrentActor,
     purpose: PurposeDep,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
     keys = body_keys(body)
@@ -271,6 +285,7 @@ def lookup_by_post(
         fields=tuple(body.fields),
         purpose=body.purpose or purpose,
         channel=channel,
+        version=version,
     )
     return lookup_response(result, body.shape)
 
@@ -296,6 +311,7 @@ def download(
     purpose: PurposeDep,
     bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM，便于 Excel 直接打开")] = False,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> StreamingResponse:
     """下载所服务版本，筛选、字段、排序与查询接口相同（不分页时为全部行），边生成边传输。
 
@@ -316,5 +332,6 @@ def download(
         bom=bom,
         purpose=purpose,
         channel=channel,
+        version=version,
     )
     return file_response(found)
