@@ -476,8 +476,13 @@ class PlanBuilder:
                 raise invalid(
                     "分组或去重查询只能按输出的字段排序：“{name}”。", "bad_sort", name=name
                 )
-        if not keys and not plan.keyed:  # groups and distinct rows come back in a stable order
-            keys = [SortKey(o.name, quote(o.name), o.type) for o in plan.outputs]
+        if not plan.keyed:
+            # Groups and distinct rows come back in a stable order, ties broken by what is shown
+            # — never by the stored rows' order, which a masked column's raw values could set.
+            named = {k.name for k in keys}
+            keys += [
+                SortKey(o.name, quote(o.name), o.type) for o in plan.outputs if o.name not in named
+            ]
         return tuple(keys)
 
     def continued(
