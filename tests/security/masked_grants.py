@@ -47,6 +47,7 @@ class Ground:
     client: TestClient
     factory: sessionmaker[Session]
     keys: dict[str, dict[str, str]]  # who → headers
+    users: dict[str, int]  # who → user id
     worlds: dict[str, World] = field(default_factory=dict)
 
     def grant_get(self, world: str, tail: str, who: str = "consumer", **params: Any) -> Any:
@@ -95,8 +96,12 @@ def build_ground(
             )
             ids[name] = (made.id, made.code)
 
+        users: dict[str, int] = {}
+
         def key(role: Role, dept: Any) -> dict[str, str]:
-            return {"X-API-Key": f.api_key(db, f.user(db, roles=[role], dept=dept))}
+            made = f.user(db, roles=[role], dept=dept)
+            users[str(len(users))] = made.id
+            return {"X-API-Key": f.api_key(db, made)}
 
         keys = {
             "owner": key(Role.DATA_OFFICER, provider),
@@ -104,6 +109,7 @@ def build_ground(
             "colleague": key(Role.CONSUMER, consumer),
             "second": key(Role.CONSUMER, second),
         }
+        ids_of = dict(zip(keys, users.values(), strict=True))
     for name, rows in worlds.items():
         entry_id = ids[name][0]
         load_file(factory, entry_id, write_csv(data_dir / f"{name}.csv", rows))
@@ -113,7 +119,7 @@ def build_ground(
             set_policy(db, actor=f.ROOT, entry=found, rules=rules[name], note="共享渠道脱敏")
     app = create_app(engine=engine)
     with TestClient(app, base_url="http://testserver") as client:
-        ground = Ground(client=client, factory=factory, keys=keys)
+        ground = Ground(client=client, factory=factory, keys=keys, users=ids_of)
         for name, rows in worlds.items():
             entry_id, code = ids[name]
             ground.worlds[name] = World(code=code, entry_id=entry_id, rows=rows)
