@@ -77,7 +77,7 @@ def token(content: list[Any], signature: str = "") -> str:
 def test_a_cursor_walks_every_row_once(ground: Ground) -> None:
     seen, cursor = [], None
     while True:
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, str] = {"cursor": cursor} if cursor else {}
         body = ok(ground.grant_get("A", "query", limit=5, sort="年龄", **extra))
         seen += [row[0] for row in body["rows"]]
         cursor = body["next_cursor"]

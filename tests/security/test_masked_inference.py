@@ -223,7 +223,7 @@ def test_paging_cursors_tell_nothing(ground: Ground) -> None:
     def walk(name: str, **params: Any) -> list[Any]:
         pages, cursor = [], None
         while True:
-            extra = {"cursor": cursor} if cursor else {}
+            extra: dict[str, str] = {"cursor": cursor} if cursor else {}
             response = ground.grant_get(name, "query", limit=3, **params, **extra)
             cursor = ok(response)["next_cursor"]
             pages.append(answer(response))

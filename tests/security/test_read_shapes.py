@@ -134,7 +134,8 @@ def _file_rows(fmt: str, body: bytes) -> list[dict[str, Any]]:
     if fmt == "jsonl":
         return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
     if fmt == "parquet":
-        return pq.read_table(io.BytesIO(body)).to_pylist()
+        table: list[dict[str, Any]] = pq.read_table(io.BytesIO(body)).to_pylist()
+        return table
     if fmt == "xlsx":
         sheet = openpyxl.load_workbook(io.BytesIO(body), read_only=True).worksheets[0]
         values = list(sheet.iter_rows(values_only=True))
