@@ -22,8 +22,10 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from kuaishu.security.models import AuditEvent
+from kuaishu.settings import get_settings
 from tests.functional.store.conftest import load_engine, module_data_dir
 from tests.http import ok, refused
 from tests.security.masked_grants import SHARE, Ground, build_ground, share_rule
@@ -284,3 +286,24 @@ def test_one_grant_in_force_per_consumer_and_entry(ground: Ground) -> None:
     ok(revoked)
     ground.worlds["X"].grant = ok(ground.apply("X"), 201)["grant"]["id"]
     refused(ground.apply("X"), 409, "grant_exists")
+
+
+def test_lookups_by_a_masked_key_are_rate_limited_and_audited(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one raw comparison left — equality on the granted key — verifies a person; it must
+    not enumerate them: limited per minute even when the grant sets no rate, every try audited."""
+    monkeypatch.setattr(get_settings(), "lookup_rate_per_minute", 3)
+    with ground.factory() as db:
+        before = db.scalar(select(func.count()).where(AuditEvent.action == "data.lookup"))
+    answers = [
+        ground.grant_get("Y", "lookup", key=f"P{i:04d}").status_code for i in range(900, 906)
+    ]
+    # Misses (404) until the minute's budget is spent — earlier tests may have spent some.
+    limited = answers.index(429)
+    assert set(answers[:limited]) <= {404} and set(answers[limited:]) == {429}, answers
+    error = ground.grant_get("Y", "lookup", key="P0001").json()["error"]
+    assert error["code"] == "rate_limited" and "3" in error["message"]
+    with ground.factory() as db:
+        after = db.scalar(select(func.count()).where(AuditEvent.action == "data.lookup"))
+    assert after - before == answers.count(404)  # each miss recorded as a read

@@ -23,6 +23,7 @@ from kuaishu.clean.services import Channel, masks_for
 from kuaishu.errors import Conflict, NotFound, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.security.models import AuditEvent, Outcome
+from kuaishu.settings import get_settings
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
 from kuaishu.share.services import LISTED, on_either_side, one_grant_only, tell_consumer
@@ -174,13 +175,17 @@ def served_by_grant(
         raise GrantRefused(
             grant, "该授权不含此共享方式（{method}）。", code="method_not_granted", method=method
         )
-    if grant.rate_limit and not LIMITER.allow(grant.id, grant.rate_limit):
+    # A lookup compares a raw key, masked or not: never unlimited, even if the grant sets no rate.
+    rate = grant.rate_limit
+    if rate is None and method == AccessMethod.LOOKUP:
+        rate = get_settings().lookup_rate_per_minute
+    if rate and not LIMITER.allow(grant.id, rate):
         raise GrantRefused(
             grant,
             "超过授权的调用频率（每分钟 {n} 次），请稍后再试。",
             code="rate_limited",
             status=429,
-            n=grant.rate_limit,
+            n=rate,
         )
     entry = found.entry
     if number is None:
