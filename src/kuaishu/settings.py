@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default=10.0, description="first retry of a failed delivery; doubles each time"
     )
     push_retry_max_seconds: float = Field(default=3600.0, description="longest wait between tries")
+    lookup_rate_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="key lookups per minute under a grant that sets no rate of its own "
+        "(a lookup verifies a key; it must not enumerate them)",
+    )
     k_anonymity: int = Field(
         default=5, ge=2, description="k below which opened data is not published (release check)"
     )

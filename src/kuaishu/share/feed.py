@@ -109,7 +109,7 @@ def read(
     """Up to ``limit`` changes from ``cursor``; the grant is checked afresh, as for every read."""
     target = served_by_grant(session, actor=actor, grant=grant, method=method)
     limit = max(1, min(limit, LIMIT_MAX))
-    plan = target.scoped(target.builder().build(ReadRequest(), limit_max=None))
+    plan = target.plan(ReadRequest(), limit_max=None)
     shown = [o.name for o in plan.outputs]
     keys = tuple(c.name for c in target.columns if c.key and c.name in shown)
     page = Page(

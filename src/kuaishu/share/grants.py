@@ -23,12 +23,13 @@ from kuaishu.clean.services import Channel, masks_for
 from kuaishu.errors import Conflict, NotFound, ValidationFailed
 from kuaishu.security import audit
 from kuaishu.security.models import AuditEvent, Outcome
+from kuaishu.settings import get_settings
 from kuaishu.share.enums import GRANT_TRANSITIONS, AccessMethod, GrantState
 from kuaishu.share.models import ShareGrant
-from kuaishu.share.services import LISTED, on_either_side, tell_consumer
+from kuaishu.share.services import LISTED, on_either_side, one_grant_only, tell_consumer
 from kuaishu.store.models import Dataset, DatasetVersion
-from kuaishu.store.reads import Served
-from kuaishu.store.services import get_version, no_data
+from kuaishu.store.reads import Served, readable_version
+from kuaishu.store.services import no_data
 
 # Grants ------------------------------------------------------------------------------------------
 
@@ -88,6 +89,9 @@ def renew(
         raise Conflict("已撤销的授权不能续期。", code="grant_revoked")
     if expires_on < china_today():
         raise ValidationFailed("续期后的有效期不能早于今天。", code="bad_expiry")
+    one_grant_only(
+        session, entry_id=grant.entry_id, consumer=grant.consumer_department_id, besides=grant.id
+    )
     before = grant.expires_on
     grant.expires_on = expires_on
     audit.record(
@@ -171,13 +175,17 @@ def served_by_grant(
         raise GrantRefused(
             grant, "该授权不含此共享方式（{method}）。", code="method_not_granted", method=method
         )
-    if grant.rate_limit and not LIMITER.allow(grant.id, grant.rate_limit):
+    # A lookup compares a raw key, masked or not: never unlimited, even if the grant sets no rate.
+    rate = grant.rate_limit
+    if rate is None and method == AccessMethod.LOOKUP:
+        rate = get_settings().lookup_rate_per_minute
+    if rate and not LIMITER.allow(grant.id, rate):
         raise GrantRefused(
             grant,
             "超过授权的调用频率（每分钟 {n} 次），请稍后再试。",
             code="rate_limited",
             status=429,
-            n=grant.rate_limit,
+            n=rate,
         )
     entry = found.entry
     if number is None:
@@ -185,7 +193,7 @@ def served_by_grant(
             raise no_data()
         version = found.version
     else:
-        version = get_version(session, entry.id, number)
+        version = readable_version(session, entry, number, owner=False)
     masking = masks_for(session, entry, Channel.SHARE, overrides=grant.masking, policy=found.policy)
     return Served(
         entry=entry,
@@ -195,6 +203,7 @@ def served_by_grant(
         fields=tuple(grant.fields) if grant.fields else None,
         row_filter=tuple((str(p[0]), str(p[1])) for p in grant.row_filter),
         share_grant=grant.id,
+        owner=False,
     )
 
 

@@ -24,7 +24,7 @@ from kuaishu.calendar import add_workdays, china_today
 from kuaishu.catalog.enums import EntryStatus, ShareType
 from kuaishu.catalog.models import CatalogEntry, CatalogRevision
 from kuaishu.catalog.services import get_entry
-from kuaishu.clean.services import checked_overrides
+from kuaishu.clean.services import Channel, checked_overrides, masks_for
 from kuaishu.collect.convert import DUCK_TYPES
 from kuaishu.collect.services import entry_items
 from kuaishu.db import utcnow
@@ -75,8 +75,12 @@ def shareable(session: Session, entry_id: int) -> CatalogEntry:
     return entry
 
 
-def _checked(session: Session, entry: CatalogEntry, request: Request) -> None:
-    """Every asked field exists, every method is known, every row filter is a valid filter."""
+def _checked(
+    session: Session, entry: CatalogEntry, request: Request, *, by_consumer: bool = False
+) -> None:
+    """Every asked field exists, every method is known, every row filter is a valid filter —
+    and, when the consumer wrote it, names no column masked for sharing: a row filter works on
+    stored values, so one on a masked column would answer questions about what it hides."""
     items = entry_items(session, entry)
     names = {item.name for item in items}
     problems: list[dict[str, Any]] = []
@@ -94,17 +98,17 @@ def _checked(session: Session, entry: CatalogEntry, request: Request) -> None:
         [
             Column(name=i.name, type=DUCK_TYPES[i.type_code], item_type=str(i.type_code))
             for i in items
-        ]
+        ],
+        masks=masks_for(session, entry, Channel.SHARE).masks if by_consumer else None,
     )
     for index, pair in enumerate(request.row_filter):
         try:
             if len(pair) != 2:
                 raise ValidationFailed()
             builder.filter(str(pair[0]), str(pair[1]))
-        except ValidationFailed:
-            problems.append(
-                {"field": f"row_filter[{index}]", "code": "bad_filter", "value": list(pair)}
-            )
+        except ValidationFailed as error:
+            code = "masked_column" if error.code == "masked_column" else "bad_filter"
+            problems.append({"field": f"row_filter[{index}]", "code": code, "value": list(pair)})
     if problems:
         raise ValidationFailed(
             "共享申请有 {n} 处错误。", code="bad_share_request", details=problems, n=len(problems)
@@ -125,7 +129,7 @@ def apply(
         raise ValidationFailed("请说明使用目的。", code="purpose_required")
     consumer, role = authorize(actor, "share.apply", entry)
     assert consumer is not None
-    _checked(session, entry, request)
+    _checked(session, entry, request, by_consumer=True)
     if entry.share_type == ShareType.CONDITIONAL and not request.legal_basis.strip():
         raise ValidationFailed("有条件共享须说明申请依据。", code="legal_basis_required")
     if entry.share_type != ShareType.CONDITIONAL:
@@ -224,6 +228,7 @@ def _new_grant(
     rate_limit: int | None = None,
     application_id: int | None = None,
 ) -> ShareGrant:
+    one_grant_only(session, entry_id=entry.id, consumer=consumer)
     grant = ShareGrant(
         entry_id=entry.id,
         provider_department_id=entry.department_id,
@@ -242,6 +247,33 @@ def _new_grant(
     session.add(grant)
     session.flush()
     return grant
+
+
+def one_grant_only(
+    session: Session, *, entry_id: int, consumer: int, besides: int | None = None
+) -> None:
+    """One grant in force (active or suspended, not expired) per consuming department and entry:
+    a second would let the consumer combine row scopes into answers neither gives alone."""
+    today = china_today()
+    held = session.scalar(
+        select(ShareGrant.id)
+        .where(
+            ShareGrant.entry_id == entry_id,
+            ShareGrant.consumer_department_id == consumer,
+            ShareGrant.state.in_([GrantState.ACTIVE, GrantState.SUSPENDED]),
+            or_(ShareGrant.expires_on.is_(None), ShareGrant.expires_on >= today),
+            ShareGrant.id != (besides or 0),
+        )
+        .limit(1)
+    )
+    if held is not None:
+        raise Conflict(
+            "本部门已持有该资源的共享授权 #{grant}，同一资源只能有一个有效授权；"
+            "如需调整范围，请联系提供部门变更或撤销原授权。",
+            code="grant_exists",
+            details={"grant": held},
+            grant=held,
+        )
 
 
 Between = TypeVar("Between", ShareApplication, ShareGrant, Objection)
@@ -420,7 +452,7 @@ def resubmit(
     consumer, role = authorize(actor, "share.apply", entry)
     if consumer != application.consumer_department_id:
         raise PermissionDenied()
-    _checked(session, entry, request)
+    _checked(session, entry, request, by_consumer=True)
     _move(application, ApplicationState.SUBMITTED)
     application.purpose, application.legal_basis = request.purpose, request.legal_basis
     application.fields = list(request.fields)

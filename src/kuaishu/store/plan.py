@@ -3,8 +3,12 @@ rendered to one SELECT, so what a column shows is decided in one place for every
 
 An output is the stored column, or — in a masked channel — the column's :class:`Shown` masking
 expression, so every format of every read shows the same masked value. Filters, sort keys and the
-paging cursor work on the stored values and take every user value as a bound parameter;
-identifiers are always quoted.
+paging cursor work on the stored values of unmasked columns only (a masked one is refused by the
+plan builder) and take every user value as a bound parameter; identifiers are always quoted.
+
+A mask computed over other rows (the shuffle) is computed over the reader's whole view — the
+version within the reader's row scope — before any filter, window or key of the read applies, so a
+lookup, a filtered page and a download show a row alike (docs/decisions/0015-one-read-path.md).
 """
 
 from __future__ import annotations
@@ -118,6 +122,9 @@ class ReadPlan:
 
     outputs: tuple[Output, ...]
     where: tuple[Condition, ...] = ()
+    # The reader's view (a grant's row filter): also in ``where``, and the rows a windowed mask
+    # is computed over, whatever else the read filters.
+    scope: tuple[Condition, ...] = ()
     group_by: tuple[str, ...] = ()
     aggregated: bool = False  # outputs are aggregates (over groups, or over all rows)
     order: tuple[SortKey, ...] = ()
@@ -147,8 +154,10 @@ class ReadPlan:
             return self._first_rows(parts, cursor_columns=cursor_columns)
         if cursor_columns and self.keyed:
             parts += [k.sql for k in self.order] + [ROWID]
-        where, params = self._where()
-        sql = f"SELECT {'DISTINCT ' if self.distinct else ''}{', '.join(parts)} FROM {TABLE}"
+        source, params = self._source(windowed)
+        where, where_params = self._where()
+        params += where_params
+        sql = f"SELECT {'DISTINCT ' if self.distinct else ''}{', '.join(parts)} FROM {source}"
         sql += where
         if self.group_by:
             sql += " GROUP BY " + ", ".join(self.group_by)
@@ -160,6 +169,19 @@ class ReadPlan:
             sql += " OFFSET ?"
             params.append(self.offset)
         return Rendered(sql, params)
+
+    def _source(self, windowed: bool) -> tuple[str, list[Any]]:
+        """The table, or — with a windowed mask — the reader's view with the masks computed over
+        all of it, under the table's name (so stored columns and ``rowid`` resolve alike)."""
+        if not windowed:
+            return TABLE, []
+        computed = [f"{o.sql} AS {quote(_view_name(o))}" for o in self.outputs if o.windowed]
+        conditions = " AND ".join(f"({c.sql})" for c in self.scope)
+        params = [p for c in self.scope for p in c.params]
+        inner = f"SELECT {TABLE}.*, {ROWID} AS rowid, {', '.join(computed)} FROM {TABLE}"
+        if conditions:
+            inner += f" WHERE {conditions}"
+        return f"({inner}) AS {TABLE}", params
 
     def _first_rows(self, parts: list[str], *, cursor_columns: bool) -> Rendered:
         """Rows in storage order without a sort: the window is taken inside (DuckDB keeps
@@ -226,8 +248,14 @@ def formula_safe(sql: str) -> str:
     return f"CASE WHEN left({sql}, 1) IN {FORMULA_STARTS} THEN '''' || {sql} ELSE {sql} END"
 
 
+def _view_name(output: Output) -> str:
+    """The name a windowed mask has in the reader's view (no item name starts with ``__ks_``)."""
+    return f"__ks_view_{output.name}"
+
+
 def _output_sql(output: Output, safe: bool) -> str:
-    expression = formula_safe(output.sql) if safe and output.text else output.sql
+    sql = f"{TABLE}.{quote(_view_name(output))}" if output.windowed else output.sql
+    expression = formula_safe(sql) if safe and output.text else sql
     return f"{expression} AS {quote(output.name)}"
 
 

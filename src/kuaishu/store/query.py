@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 
 from kuaishu.collect.raw import quote
-from kuaishu.errors import ValidationFailed
+from kuaishu.errors import AppError, ValidationFailed
 from kuaishu.i18n import gettext_
+from kuaishu.security.crypto import constant_time_equal, hmac_sm3, keyring
 from kuaishu.store.plan import (
     After,
     Column,
@@ -116,14 +117,42 @@ def invalid(message: str, code: str, **params: Any) -> ValidationFailed:
 
 # Cursors ---------------------------------------------------------------------------------------
 
+CURSOR_KEY = "page-cursor"  # the master key's purpose for cursor signatures
+
 
 @dataclass(frozen=True)
 class PageCursor:
-    """Where the next page starts, and for which version and sort it was made."""
+    """Where the next page starts, and for which version and sort it was made. ``signed`` and
+    ``signature`` are what :func:`check_cursor` verifies against the reader's binding."""
 
     version: int
     sort: tuple[str, ...]
     after: After
+    signed: bytes = b""
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class CursorBinding:
+    """What a cursor is good for: one reader, through one grant or channel, one query."""
+
+    reader: int | None  # the user
+    scope: str  # "grant 12", or the owner's entry code and channel
+    request: ReadRequest
+
+    def message(self, signed: bytes) -> bytes:
+        r = self.request
+        query = {
+            "filters": sorted([list(f) for f in r.filters]),
+            "q": r.q,
+            "fields": list(r.fields),
+            "sort": list(r.sort),
+            "distinct": r.distinct,
+            "group_by": list(r.group_by),
+            "agg": list(r.aggregates),
+        }
+        bound = orjson.dumps([self.reader, self.scope, query], option=orjson.OPT_SORT_KEYS)
+        return bound + b"\x00" + signed
 
 
 def _cursor_value(value: Any) -> Any:
@@ -132,25 +161,64 @@ def _cursor_value(value: Any) -> Any:
     raise TypeError
 
 
-def encode_cursor(version: int, sort: Sequence[str], hidden: Sequence[Any]) -> str:
-    """The token for the page after a row whose sort values and rowid are ``hidden``."""
-    raw = orjson.dumps([version, list(sort), list(hidden[:-1]), hidden[-1]], default=_cursor_value)
+def _mac(message: bytes) -> bytes:
+    return hmac_sm3(keyring().key(CURSOR_KEY, 32), message)
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_cursor(
+    version: int, sort: Sequence[str], hidden: Sequence[Any], *, binding: CursorBinding
+) -> str:
+    """The token for the page after a row whose sort values and rowid are ``hidden``, signed
+    (HMAC-SM3) for ``binding``: good for that reader, grant or channel, and query only."""
+    raw = orjson.dumps([version, list(sort), list(hidden[:-1]), hidden[-1]], default=_cursor_value)
+    return f"{_b64(raw)}.{_b64(_mac(binding.message(raw)))}"
+
+
+def bad_cursor() -> AppError:
+    return AppError("游标无效，请从第一页重新查询。", code="bad_cursor", status=400)
+
+
 def decode_cursor(token: str) -> PageCursor:
+    """The cursor ``token`` says, not yet verified (see :func:`check_cursor`)."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        body, _, signature = token.partition(".")
+        raw = _unb64(body)
         version, sort, values, rowid = orjson.loads(raw)
-        if not (isinstance(version, int) and isinstance(rowid, int) and isinstance(values, list)):
+        if not (
+            isinstance(version, int)
+            and isinstance(rowid, int)
+            and isinstance(values, list)
+            and isinstance(sort, list)
+        ):
             raise ValueError(token)
         return PageCursor(
             version=version,
             sort=tuple(str(s) for s in sort),
             after=After(values=tuple(values), rowid=rowid),
+            signed=raw,
+            signature=_unb64(signature),
         )
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise invalid("游标无效，请从第一页重新查询。", "bad_cursor") from None
+        raise bad_cursor() from None
+
+
+def check_cursor(cursor: PageCursor, binding: CursorBinding) -> None:
+    """A 400 unless this server signed ``cursor`` for this reader, grant or channel and query:
+    a forged, altered or borrowed cursor reads nothing (not another version, not another row)."""
+    if not constant_time_equal(_mac(binding.message(cursor.signed)), cursor.signature):
+        raise AppError(
+            "游标无效，或不属于本次查询（读者、授权或查询条件不同），请从第一页重新查询。",
+            code="bad_cursor",
+            status=400,
+        )
 
 
 # Values ----------------------------------------------------------------------------------------
@@ -295,7 +363,9 @@ class PlanBuilder:
             aggregated=request.grouped,
             distinct=request.distinct and not request.grouped,
         )
-        if not 0 <= request.offset <= ROWS_MAX:
+        if request.offset > ROWS_MAX:
+            raise invalid("offset 过大（最大 {n}）。", "offset_too_large", n=ROWS_MAX, field="offset")
+        if request.offset < 0:
             raise invalid(
                 "offset 应为 0 到 {n} 之间的整数。", "bad_offset", n=ROWS_MAX, field="offset"
             )
@@ -308,7 +378,9 @@ class PlanBuilder:
         return self.continued(plan, request, cursor)
 
     def limit(self, asked: int | None, limit_max: int | None) -> int | None:
-        if asked is not None and not 1 <= asked <= ROWS_MAX:
+        if asked is not None and asked > ROWS_MAX:
+            raise invalid("每页最多 {n} 行。", "limit_too_large", n=limit_max or ROWS_MAX)
+        if asked is not None and asked < 1:
             raise invalid(
                 "limit 应为 1 到 {n} 之间的整数。", "bad_limit", n=ROWS_MAX, field="limit"
             )
@@ -421,8 +493,13 @@ class PlanBuilder:
                 raise invalid(
                     "分组或去重查询只能按输出的字段排序：“{name}”。", "bad_sort", name=name
                 )
-        if not keys and not plan.keyed:  # groups and distinct rows come back in a stable order
-            keys = [SortKey(o.name, quote(o.name), o.type) for o in plan.outputs]
+        if not plan.keyed:
+            # Groups and distinct rows come back in a stable order, ties broken by what is shown
+            # — never by the stored rows' order, which a masked column's raw values could set.
+            named = {k.name for k in keys}
+            keys += [
+                SortKey(o.name, quote(o.name), o.type) for o in plan.outputs if o.name not in named
+            ]
         return tuple(keys)
 
     def continued(
@@ -435,9 +512,11 @@ class PlanBuilder:
                 "游标分页不能与 offset、distinct、group_by 或 agg 同用。", "cursor_not_supported"
             )
         if cursor.sort != tuple(request.sort) or len(cursor.after.values) != len(plan.order):
-            raise invalid("游标与本次查询的排序不一致，请从第一页重新查询。", "bad_cursor")
+            raise AppError(
+                "游标与本次查询的排序不一致，请从第一页重新查询。", code="bad_cursor", status=400
+            )
         if not _typed_like(plan.order, cursor.after):
-            raise invalid("游标无效，请从第一页重新查询。", "bad_cursor")
+            raise AppError("游标无效，请从第一页重新查询。", code="bad_cursor", status=400)
         return replace(plan, after=cursor.after)
 
 

@@ -1,7 +1,11 @@
 """Reading served data (数据接口): query, key lookup, data dictionary and downloads.
 
-Each read is authorized by the policy ``data.read_own`` on the entry and recorded in the audit
-trail in the caller's transaction, which commits before any data leaves the server.
+One read path (docs/decisions/0015-one-read-path.md): a channel's resolver — :func:`served` for
+the owner, ``kuaishu.share.grants.served_by_grant`` for a grant — answers what a reader may read
+as one :class:`Served`; :meth:`Served.plan` is the one gate every read's plan is made by (fields,
+row scope, masks, limits), for queries, lookups, downloads, previews and the change feed alike.
+Each read is recorded in the audit trail in the caller's transaction, which commits before any
+data leaves the server.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
@@ -26,12 +31,15 @@ from kuaishu.security import audit
 from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.store import engine, exports
-from kuaishu.store.models import DatasetVersion, VersionState
+from kuaishu.store.models import DatasetChange, DatasetVersion, VersionState
 from kuaishu.store.plan import Column, Output, ReadPlan, columns_of
 from kuaishu.store.query import (
+    CursorBinding,
+    PageCursor,
     PlanBuilder,
     ReadRequest,
     Total,
+    check_cursor,
     decode_cursor,
     encode_cursor,
 )
@@ -53,6 +61,7 @@ class Served:
     fields: tuple[str, ...] | None = None  # None: every stored column
     row_filter: tuple[tuple[str, str], ...] = ()  # data-API filters every read is bound by
     share_grant: int | None = None
+    owner: bool = True  # the entry's own department (any version; others read published ones)
 
     @property
     def columns(self) -> list[Column]:
@@ -64,13 +73,29 @@ class Served:
     def builder(self) -> PlanBuilder:
         return PlanBuilder(self.columns, masks=self.masking.masks if self.masking else None)
 
+    def plan(
+        self, request: ReadRequest, *, limit_max: int | None, cursor: PageCursor | None = None
+    ) -> ReadPlan:
+        """The gate: ``request`` as this reader may have it — only the fields shown, masked
+        columns masked wherever they are used (or refused), bound to the reader's rows."""
+        return self.scoped(self.builder().build(request, limit_max=limit_max, cursor=cursor))
+
+    def binding(self, actor: Actor, request: ReadRequest) -> CursorBinding:
+        """What this reader's paging cursors are signed for."""
+        if self.share_grant is not None:
+            scope = f"grant {self.share_grant}"
+        else:
+            channel = self.masking.channel if self.masking is not None else "own"
+            scope = f"entry {self.entry.code} {channel}"
+        return CursorBinding(reader=actor.user_id, scope=scope, request=request)
+
     def scoped(self, plan: ReadPlan) -> ReadPlan:
         """``plan`` bound to the rows this reader may see (the grant's row filter)."""
         if not self.row_filter:
             return plan
         every = PlanBuilder(columns_of(self.version.schema))
         bound = tuple(every.filter(name, value) for name, value in self.row_filter)
-        return replace(plan, where=plan.where + bound)
+        return replace(plan, where=plan.where + bound, scope=bound)
 
     @property
     def described(self) -> dict[str, Any]:
@@ -129,15 +154,44 @@ def served(
         if current is None:
             raise no_data()
         return Served(entry, current, grant, masking)
+    return Served(entry, readable_version(session, entry, number, owner=True), grant, masking)
+
+
+def readable_version(
+    session: Session, entry: CatalogEntry, number: int, *, owner: bool
+) -> DatasetVersion:
+    """Version ``number`` of ``entry`` if the reader may read it: the owner any version still on
+    disk, asked for explicitly; anyone else only a version that was published and not rolled
+    back (never one unpublished, or held back by the k-anonymity check)."""
     version = get_version(session, entry.id, number)
     if version.state == VersionState.RETIRED:
         raise AppError(
-            "该游标所属的数据版本 {n} 已清理，请从第一页重新查询。",
+            "数据版本 {n} 已清理，请从第一页重新查询。",
             code="cursor_expired",
             status=409,
             n=number,
         )
-    return Served(entry, version, grant, masking)
+    if not owner and (version.state != VersionState.PUBLISHED or _rolled_back(session, version)):
+        raise AppError(
+            "数据版本 {n} 未发布或已回退，不能读取，请从第一页重新查询。",
+            code="version_not_readable",
+            status=409,
+            n=number,
+        )
+    return version
+
+
+def _rolled_back(session: Session, version: DatasetVersion) -> bool:
+    """The served version once moved from ``version`` back to an earlier one."""
+    found = session.scalar(
+        select(DatasetChange.id)
+        .where(
+            DatasetChange.from_version_id == version.id,
+            DatasetChange.to_number < version.number,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def record_read(
@@ -174,17 +228,22 @@ def query_data(
     purpose: str | None = None,
     channel: Channel | None = None,
     locate: Locate | None = None,
+    version: int | None = None,
 ) -> Rows:
-    """One page of the served version of ``code``, filtered, sorted and counted as asked."""
+    """One page of the served version of ``code`` (or, for its owner, of version ``version``),
+    filtered, sorted and counted as asked."""
     cursor = decode_cursor(request.cursor) if request.cursor else None
-    # A cursor keeps reading the version it was made on, so a publish never shifts the pages.
-    number = cursor.version if cursor else None
     if locate is not None:
-        target = locate(number)
+        target = locate(version)
     else:
-        target = served(session, actor=actor, code=code, number=number, channel=channel)
-    plan = target.builder().build(request, limit_max=get_settings().query_limit_max, cursor=cursor)
-    plan = target.scoped(plan)
+        target = served(session, actor=actor, code=code, number=version, channel=channel)
+    if cursor is not None:
+        check_cursor(cursor, target.binding(actor, request))
+        # A cursor keeps reading the version it was made on, so a publish never shifts the pages.
+        if cursor.version != target.version.number:
+            found = readable_version(session, target.entry, cursor.version, owner=target.owner)
+            target = replace(target, version=found)
+    plan = target.plan(request, limit_max=get_settings().query_limit_max, cursor=cursor)
     cur = engine.cursor(target.version.path)
     try:
         page = engine.fetch_page(cur, plan)
@@ -195,7 +254,9 @@ def query_data(
         cur.close()
     next_cursor = None
     if page.last is not None:
-        next_cursor = encode_cursor(target.version.number, request.sort, page.last)
+        next_cursor = encode_cursor(
+            target.version.number, request.sort, page.last, binding=target.binding(actor, request)
+        )
     described = request.described()
     described["filters"] = _keyed_filters(target, request.filters)
     record_read(
@@ -221,15 +282,18 @@ def lookup(
     purpose: str | None = None,
     channel: Channel | None = None,
     locate: Locate | None = None,
+    version: int | None = None,
 ) -> Rows:
     """The rows whose key columns equal ``keys`` (联机查询); uses the version's key index.
 
-    A miss is recorded too (with no rows): probing for a person is itself an access.
+    The one equality a masked key may be used in (verification is what a lookup is for); the
+    row shows exactly as it does in a page or a download. A miss is recorded too (with no rows):
+    probing for a person is itself an access.
     """
     if locate is not None:
-        target = locate(None)
+        target = locate(version)
     else:
-        target = served(session, actor=actor, code=code, channel=channel)
+        target = served(session, actor=actor, code=code, number=version, channel=channel)
     builder = target.builder()
     key_columns = [c for c in target.columns if c.key]
     where = tuple(
@@ -242,8 +306,8 @@ def lookup(
             names="、".join(c.name for c in key_columns),
         )
     limit = get_settings().query_limit_max
-    plan = builder.build(ReadRequest(fields=fields), limit_max=limit)
-    plan = target.scoped(replace(plan, where=where))
+    plan = target.plan(ReadRequest(fields=fields), limit_max=limit)
+    plan = replace(plan, where=where + plan.where)
     cur = engine.cursor(target.version.path)
     try:
         page = engine.fetch_page(cur, plan)
@@ -376,17 +440,19 @@ def download(
     purpose: str | None = None,
     channel: Channel | None = None,
     locate: Locate | None = None,
+    version: int | None = None,
 ) -> Download:
-    """The served version of ``code`` as a file; audited (with a row estimate) before it streams."""
+    """The served version of ``code`` (or, for its owner, version ``version``) as a file;
+    audited (with a row estimate) before it streams."""
     if locate is not None:
-        target = locate(None)
+        target = locate(version)
     else:
-        target = served(session, actor=actor, code=code, channel=channel)
+        target = served(session, actor=actor, code=code, number=version, channel=channel)
     if request.cursor:
         raise invalid_request(
             "下载不支持游标分页，请使用 offset 与 limit。", "cursor_not_supported"
         )
-    plan = target.scoped(target.builder().build(request, limit_max=None))
+    plan = target.plan(request, limit_max=None)
     rows, exact = _expected_rows(target, plan)
     described = request.described()
     described["filters"] = _keyed_filters(target, request.filters)

@@ -42,6 +42,7 @@ RESERVED = frozenset(
         "purpose",
         "bom",
         "channel",
+        "version",
     }
 )
 
@@ -116,6 +117,15 @@ ChannelParam = Annotated[
     ),
 ]
 PurposeDep = Annotated[str | None, Depends(declared_purpose)]
+VersionParam = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31,
+        description="本部门读取指定的数据版本（含未发布、未通过 k 匿名检查或已回退的版本）；"
+        "不填为所服务的版本",
+    ),
+]
 ShapeParam = Annotated[Shape, Query(description="arrays：每行为数组（默认）；objects：每行为对象")]
 
 
@@ -144,6 +154,7 @@ def query(
     purpose: PurposeDep,
     shape: ShapeParam = Shape.ARRAYS,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """查询所服务数据版本中的行。
 
@@ -165,7 +176,7 @@ def query(
     `X-Purpose` 头声明使用目的。
     """
     result = reads.query_data(
-        db, actor=actor, code=code, request=read, purpose=purpose, channel=channel
+        db, actor=actor, code=code, request=read, purpose=purpose, channel=channel, version=version
     )
     return rows_response(
         result,
@@ -233,6 +244,7 @@ def lookup(
     key: Annotated[str | None, Query(description="唯一关键字段的值")] = None,
     shape: ShapeParam = Shape.ARRAYS,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """按关键字段取记录，走关键字段上的索引。
 
@@ -249,6 +261,7 @@ def lookup(
         fields=names(fields),
         purpose=purpose,
         channel=channel,
+        version=version,
     )
     return lookup_response(result, shape)
 
@@ -267,6 +280,7 @@ def lookup_by_post(
     actor: CurrentActor,
     purpose: PurposeDep,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> Response:
     """与 GET 相同，关键字段的值放在 JSON 请求体中：`{"key": "…"}` 或 `{"keys": {"字段": "…"}}`。"""
     request.state.purpose = body.purpose or purpose
@@ -279,6 +293,7 @@ def lookup_by_post(
         fields=tuple(body.fields),
         purpose=body.purpose or purpose,
         channel=channel,
+        version=version,
     )
     return lookup_response(result, body.shape)
 
@@ -308,6 +323,7 @@ def download(
     purpose: PurposeDep,
     bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM，便于 Excel 直接打开")] = False,
     channel: ChannelParam = None,
+    version: VersionParam = None,
 ) -> StreamingResponse:
     """下载所服务版本，筛选、字段、排序与查询接口相同（不分页时为全部行），边生成边传输。
 
@@ -329,5 +345,6 @@ def download(
         bom=bom,
         purpose=purpose,
         channel=channel,
+        version=version,
     )
     return file_response(found, request)

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.roles import Role
 from kuaishu.db import make_sessionmaker, transaction
 from kuaishu.security.models import AuditEvent
+from kuaishu.share.enums import GrantState
+from kuaishu.share.models import ShareGrant
 from kuaishu.web.app import create_app
 from tests import factories as f
 from tests.functional.store.conftest import (
@@ -102,3 +104,27 @@ def exchange(load_engine: Engine, module_data_dir: Path) -> Iterator[Exchange]:
     app = create_app(engine=load_engine)
     with TestClient(app, base_url="http://testserver") as client:
         yield Exchange(client=client, factory=factory, entries=entries, keys=keys, rows=rows)
+
+
+@pytest.fixture(autouse=True)
+def no_grant_left_in_force(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The grants a test makes are revoked after it: the module's tests share one exchange, and
+    a consuming department holds at most one grant in force per entry."""
+    if "exchange" not in request.fixturenames:
+        yield
+        return
+    x: Exchange = request.getfixturevalue("exchange")
+    with x.factory() as db:
+        before = db.scalar(select(func.max(ShareGrant.id))) or 0
+    yield
+    revoke_grants_after(x, before)
+
+
+def revoke_grants_after(x: Exchange, grant_id: int) -> None:
+    """Revoke the grants made after ``grant_id`` (so the next can be granted)."""
+    with transaction(x.factory) as db:
+        db.execute(
+            update(ShareGrant)
+            .where(ShareGrant.id > grant_id)
+            .values(state=GrantState.REVOKED, state_reason="测试已结束")
+        )

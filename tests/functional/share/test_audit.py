@@ -57,19 +57,6 @@ def test_every_changing_share_route_is_audited(exchange: Exchange) -> None:
         officer,
         "share.approve",
     )["id"]
-    second = x.client.post(
-        f"{API}/entries/{x.entries['conditional']['id']}/applications",
-        json=asking,
-        headers=consumer,
-    ).json()["application"]["id"]
-    x.client.post(f"{API}/applications/{second}/reject", json={"reason": "否"}, headers=officer)
-    post(
-        "/applications/{application_id}/arbitrate",
-        f"/applications/{second}/arbitrate",
-        {"reason": "应予共享"},
-        x.keys["operator"],
-        "share.arbitrate",
-    )
     post(
         "/grants/{grant_id}/lookup",
         f"/grants/{grant}/lookup",
@@ -113,6 +100,20 @@ def test_every_changing_share_route_is_audited(exchange: Exchange) -> None:
         {"reason": "完成"},
         officer,
         "share.grant_revoked",
+    )
+    # Arbitrated once the first grant is revoked: one grant in force per consumer and entry.
+    second = x.client.post(
+        f"{API}/entries/{x.entries['conditional']['id']}/applications",
+        json=asking,
+        headers=consumer,
+    ).json()["application"]["id"]
+    x.client.post(f"{API}/applications/{second}/reject", json={"reason": "否"}, headers=officer)
+    post(
+        "/applications/{application_id}/arbitrate",
+        f"/applications/{second}/arbitrate",
+        {"reason": "应予共享"},
+        x.keys["operator"],
+        "share.arbitrate",
     )
     subscribing = x.client.post(
         f"{API}/entries/{x.entries['unconditional']['id']}/applications",

@@ -358,11 +358,16 @@ def test_every_page_form_leaves_its_audit_event(
         consumer.post(f"{app_url}/resubmit", **asking()),
         "share.resubmit",
     )
-    drive(
-        "/share/applications/{application_id}/approve",
-        officer.post(f"{app_url}/approve", fields=["身份证号"], methods=["query"]),
-        "share.approve",
+    approved = landed(
+        drive(
+            "/share/applications/{application_id}/approve",
+            officer.post(f"{app_url}/approve", fields=["身份证号"], methods=["query"]),
+            "share.approve",
+        ),
+        "/share/grants",
     )
+    # One grant in force per consumer and entry: the arbitrated one comes after this one goes.
+    officer.post(f"/share/grants/{approved}/revoke", reason="重新申请")
     second = landed(apply(x, consumer, "conditional"), "/share/applications")
     officer.post(f"/share/applications/{second}/reject", reason="否")
     drive(

@@ -27,7 +27,7 @@ from kuaishu.share.subscriptions import (
 )
 from kuaishu.store.models import Dataset, DatasetVersion, VersionState
 from tests.conftest import fresh_database_url
-from tests.functional.share.conftest import API, Exchange, person
+from tests.functional.share.conftest import API, Exchange, person, revoke_grants_after
 from tests.functional.store.conftest import load_file, write_csv
 from tests.http import ok, refused
 
@@ -169,6 +169,7 @@ def test_feed_is_refused_without_the_method_and_for_a_bad_cursor(exchange: Excha
     refused(
         exchange.client.get(f"{API}/grants/{grant}/changes", headers=h), 403, "method_not_granted"
     )
+    revoke_grants_after(exchange, grant - 1)
     subscribing = grant_for(exchange, "unconditional", ["subscribe"])
     refused(
         exchange.client.get(
