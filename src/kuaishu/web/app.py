@@ -97,6 +97,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
     from kuaishu.notify import routes as notify_routes
+    from kuaishu.security import egress_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.share import catalog_routes as share_catalog_routes
@@ -112,6 +113,7 @@ def _include_routers(app: FastAPI) -> None:
         system,
         account_routes,
         security_routes,
+        egress_routes,
         catalog_routes,
         collect_routes,
         clean_routes,
