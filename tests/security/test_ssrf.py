@@ -81,8 +81,8 @@ def test_metadata_and_link_local_stay_refused_even_when_a_network_covers_them() 
             (ipaddress.ip_network("::/0"), None),
         )
     )
-    refused = ("169.254.169.254", "100.100.100.200", "fe80::1", "0.0.0.0", "224.0.0.1")  # noqa: S104
-    for address in refused:
+    never_admitted = ("169.254.169.254", "100.100.100.200", "fe80::1", "0.0.0.0", "224.0.0.1")  # noqa: S104
+    for address in never_admitted:
         assert not allowed.admits("x", 80, ipaddress.ip_address(address)), address
     assert allowed.admits("x", 80, ipaddress.ip_address("10.1.2.3"))
 
