@@ -27,7 +27,13 @@ class Settings(BaseSettings):
     lockout_threshold: int = 5
     lockout_minutes: int = 15
     api_key_default_days: int = 365
-    cookie_secure: bool = False
+    cookie_secure: bool = Field(
+        default=False, description="Secure cookies always (they are Secure over HTTPS anyway)"
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="trust X-Forwarded-Proto from the reverse proxy in front (HTTPS detection)",
+    )
     page_size_default: int = 20
     page_size_max: int = 200
     jobs: str = Field(default="thread", description="thread (in process) | queue (kuaishu worker)")

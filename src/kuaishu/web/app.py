@@ -14,7 +14,11 @@ from kuaishu import __version__
 from kuaishu.db import make_engine, make_sessionmaker
 from kuaishu.settings import Settings, get_settings
 from kuaishu.web import errors
-from kuaishu.web.middleware import DeclaredBodyLimitMiddleware, RequestContextMiddleware
+from kuaishu.web.middleware import (
+    DeclaredBodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         upload_max_bytes=settings.upload_max_bytes,
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response, errors too
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
