@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kuaishu.accounts import auth, services
-from kuaishu.accounts.auth import AccountDisabled, AccountLocked, SignInFailed
+from kuaishu.accounts.auth import AccountDisabled, SignInFailed, SignInThrottled
 from kuaishu.errors import AppError
 from kuaishu.i18n import SUPPORTED
 from kuaishu.settings import get_settings
@@ -70,7 +70,7 @@ def login(
 ) -> Response:
     try:
         user = auth.authenticate(db, username=username, password=password, anonymous=actor)
-    except (SignInFailed, AccountLocked, AccountDisabled) as exc:
+    except (SignInFailed, SignInThrottled, AccountDisabled) as exc:
         db.commit()  # keep the failure count and its audit event
         return render(
             request,
