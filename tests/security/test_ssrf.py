@@ -370,3 +370,37 @@ def test_only_the_operator_manages_the_list_and_every_change_is_audited(
 def test_anonymous_callers_get_nothing_from_the_list(client: TestClient) -> None:
     """Anonymous callers get nothing from the list."""
     refused(client.get("/api/v1/egress/allowed"), 401, "not_authenticated")
+
+
+def test_the_operator_keeps_the_list_from_the_console(client: TestClient, db: Session) -> None:
+    from kuaishu.accounts.roles import Role
+
+    operator = f.user(db, roles=[Role.PLATFORM_OPERATOR])
+    consumer = f.user(db, roles=[Role.CONSUMER])
+    db.commit()
+    login = f.sign_in(client, operator.username)
+    assert 'href="/admin/egress"' in client.get("/").text
+    assert "名单为空" in client.get("/admin/egress").text
+    bad = client.post(
+        "/admin/egress",
+        data={"csrf_token": login.csrf, "kind": "host", "value": "not a host/"},
+    )
+    assert bad.status_code == 422 and 'data-code="egress_entry_invalid"' in bad.text
+    assert 'value="not a host/"' in bad.text  # what was typed is kept for correcting
+    added = client.post(
+        "/admin/egress",
+        data={"csrf_token": login.csrf, "kind": "host", "value": "10.1.2.0/24", "port": "5432"},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    page = client.get("/admin/egress").text
+    assert "<code>10.1.2.0/24</code>" in page and "5432" in page
+    (entry,) = db.scalars(select(AllowedDestination)).all()
+    removed = client.post(
+        f"/admin/egress/{entry.id}/remove", data={"csrf_token": login.csrf}, follow_redirects=False
+    )
+    assert removed.status_code == 303
+    assert "名单为空" in client.get("/admin/egress").text
+    client.post("/logout", data={"csrf_token": login.csrf})
+    f.sign_in(client, consumer.username)
+    assert client.get("/admin/egress").status_code == 403

@@ -102,7 +102,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
     from kuaishu.notify import routes as notify_routes
-    from kuaishu.security import egress_routes
+    from kuaishu.security import egress_pages, egress_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.share import catalog_routes as share_catalog_routes
@@ -130,6 +130,7 @@ def _include_routers(app: FastAPI) -> None:
         account_pages,
         admin_pages,
         security_pages,
+        egress_pages,
         catalog_pages,
         collect_pages,
         clean_pages,
