@@ -63,6 +63,8 @@ def _people(_seen: Seen) -> Reply:
         "10.1.2.3",  # private
         "192.168.0.5",
         "::ffff:127.0.0.1",  # loopback wearing IPv6
+        "64:ff9b::a9fe:a9fe",  # metadata through NAT64
+        "2002:7f00:1::1",  # loopback through 6to4
         "8.8.8.8",  # public, but not on the list
     ],
 )
@@ -84,6 +86,7 @@ def test_metadata_and_link_local_stay_refused_even_when_a_network_covers_them() 
     never_admitted = ("169.254.169.254", "100.100.100.200", "fe80::1", "0.0.0.0", "224.0.0.1")  # noqa: S104
     for address in never_admitted:
         assert not allowed.admits("x", 80, ipaddress.ip_address(address)), address
+    assert not allowed.admits("x", 80, ipaddress.ip_address("64:ff9b::a9fe:a9fe"))
     assert allowed.admits("x", 80, ipaddress.ip_address("10.1.2.3"))
 
 

@@ -51,10 +51,15 @@ class EgressRefused(ValidationFailed):
     message = "“{host}”不在平台允许访问的地址名单上，请联系平台运营者添加。"
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _normal(address: IPAddress) -> IPAddress:
-    """An IPv4 address carried inside IPv6 (mapped, 6to4) is judged as the IPv4 address."""
+    """An IPv4 address carried inside IPv6 (mapped, 6to4, NAT64) is judged as that address."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address in NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             return inner
     return address
