@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
@@ -14,6 +16,8 @@ from kuaishu.accounts.actor import Actor
 from kuaishu.accounts.models import Department, Region, User
 from kuaishu.accounts.roles import LevelKind, Role
 from kuaishu.catalog.models import CatalogEntry
+from kuaishu.security import egress
+from kuaishu.security.models import AllowedDestination, DestinationKind
 
 PASSWORD = "Test-Passw0rd!"
 ROOT = Actor(
@@ -161,3 +165,16 @@ def published_entry(
         **fields,  # type: ignore[arg-type]
     )
     return import_published(db, actor=ROOT, department_id=dept.id, data=data)
+
+
+def allow_loopback(db: Session, *folders: Path, names: tuple[str, ...] = ()) -> None:
+    """Test-only allow-list entries: the loopback address (the tests' local HTTP servers and
+    databases), ``folders`` (their SQLite files) and host ``names`` that are never contacted.
+    Without them the platform refuses all of these, as tests/security/test_ssrf.py shows."""
+    wanted = [(DestinationKind.HOST, "127.0.0.1/32")]
+    wanted += [(DestinationKind.HOST, name) for name in names]
+    wanted += [(DestinationKind.FOLDER, str(folder.resolve())) for folder in folders]
+    have = {(e.kind, e.value) for e in db.scalars(select(AllowedDestination))}
+    for kind, value in wanted:
+        if (kind, value) not in have:
+            egress.add_destination(db, actor=ROOT, kind=kind, value=value, note="测试专用")

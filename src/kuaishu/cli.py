@@ -77,9 +77,12 @@ def demo(
 
     init()
     factory = _factory()
-    with transaction(factory) as session:
-        created = demo_data.build_demo(session)
-        report = demo_data.build_catalog(session) if created else None
+    try:
+        with transaction(factory) as session:
+            created = demo_data.build_demo(session)
+            report = demo_data.build_catalog(session) if created else None
+    except demo_data.DemoRefused as exc:
+        _fail(exc)
     console.print("演示数据：" + ("已创建" if created else "已存在，保持不变"))
     if report is not None:
         console.print(

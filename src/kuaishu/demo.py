@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import uscc
 
 from kuaishu.accounts import services
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.models import Department, Region
+from kuaishu.accounts.models import Department, Region, User
 from kuaishu.accounts.roles import LevelKind, Role
 from kuaishu.catalog.demo import CatalogDemoReport
+from kuaishu.catalog.models import CatalogEntry
 from kuaishu.collect.demo import DataDemoReport
+from kuaishu.errors import Conflict
 from kuaishu.share.demo import ExchangeDemoReport
 
 DEMO_PASSWORD = "Kuaishu@2026"  # noqa: S105 - the published demo password
@@ -88,10 +90,41 @@ def credit_code_for(stem: str, region_code: str) -> str:
     return body + uscc.calc_check_digit(body)
 
 
+class DemoRefused(Conflict):
+    code = "demo_refused"
+    message = (
+        "数据库中已有数据（{what}），不能在其中建立演示平台：演示账户的密码是公开的。"
+        "请换一个空的数据目录（KUAISHU_DATA_DIR）或数据库（KUAISHU_DATABASE_URL）再运行 kuaishu demo。"
+    )
+
+
+def held_data(session: Session) -> list[str]:
+    """What the database already holds that the demo would sit beside, e.g. ["3 个用户"]."""
+    counted = (
+        (User, "个用户"),
+        (Region, "个行政区"),
+        (Department, "个部门"),
+        (CatalogEntry, "个目录条目"),
+    )
+    found: list[str] = []
+    for model, label in counted:
+        count = session.scalar(select(func.count()).select_from(model)) or 0
+        if count:
+            found.append(f"{count} {label}")
+    return found
+
+
 def build_demo(session: Session) -> bool:
-    """Create the demo region unless it exists; True when it was created now."""
-    if session.scalar(select(Region.id).where(Region.code == "520000")) is not None:
+    """Create the demo region unless it exists; True when it was created now. Refuses a
+    database that holds anything else: the demo's accounts share one published password."""
+    built = session.scalar(select(Region.id).where(Region.code == "520000")) is not None and (
+        session.scalar(select(User.id).where(User.username == ACCOUNTS[0].username)) is not None
+    )
+    if built:
         return False
+    held = held_data(session)
+    if held:
+        raise DemoRefused(what="、".join(held), details={"held": held})
     regions: dict[str, Region] = {}
     for code, name, level, parent in REGIONS:
         parent_id = regions[parent].id if parent else None

@@ -24,10 +24,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     session_hours: int = 8
     password_min_length: int = 10
-    lockout_threshold: int = 5
-    lockout_minutes: int = 15
+    lockout_threshold: int = Field(
+        default=5, description="failed sign-ins for one name from one address before a pause"
+    )
+    lockout_minutes: int = Field(default=15, description="that pause, for that name and address")
+    sign_in_address_limit: int = Field(
+        default=20, description="failed sign-ins from one address (any names) before a pause"
+    )
+    sign_in_window_minutes: int = Field(
+        default=15, description="the window those failures are counted in, and that pause"
+    )
     api_key_default_days: int = 365
-    cookie_secure: bool = False
+    cookie_secure: bool = Field(
+        default=False, description="Secure cookies always (they are Secure over HTTPS anyway)"
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="trust X-Forwarded-Proto from the reverse proxy in front (HTTPS detection)",
+    )
     page_size_default: int = 20
     page_size_max: int = 200
     jobs: str = Field(default="thread", description="thread (in process) | queue (kuaishu worker)")

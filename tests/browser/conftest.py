@@ -17,6 +17,7 @@ from kuaishu.demo import build_demo
 from kuaishu.migrate import upgrade
 from kuaishu.web.app import create_app
 from tests.conftest import fresh_database_url
+from tests.factories import allow_loopback
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,6 +43,7 @@ def live_engine() -> Iterator[Engine]:
     upgrade(engine)
     with transaction(make_sessionmaker(engine)) as session:
         build_demo(session)
+        allow_loopback(session)  # the tests' push receivers listen on loopback: test-only entry
     yield engine
     engine.dispose()
 
@@ -80,5 +82,15 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    # The Content-Security-Policy allows no inline script: a page that needs one breaks quietly,
+    # so every refusal the browser reports fails the test.
+    refused: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield tab
     context.close()
+    assert not refused, refused

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from kuaishu.accounts.roles import Role
 from kuaishu.db import utcnow
+from kuaishu.settings import get_settings
 from kuaishu.security.audit import keyed
 from kuaishu.security.models import AuditEvent, Outcome
 from kuaishu.store import storage
@@ -109,15 +110,16 @@ def test_a_sign_in_with_an_unknown_name_is_an_event(client: TestClient, db: Sess
     assert "whatever-password" not in everything(event)
 
 
-def test_an_attempt_on_a_locked_account_is_an_event(client: TestClient, db: Session) -> None:
+def test_an_attempt_while_held_back_is_an_event(client: TestClient, db: Session) -> None:
     target = f.user(db, roles=[Role.CONSUMER])
-    target.locked_until = utcnow() + timedelta(minutes=10)
     db.commit()
+    for _ in range(get_settings().lockout_threshold):
+        assert try_sign_in(client, target.username, "wrong-password") == 401
     before = len(sign_in_events(db))
-    assert try_sign_in(client, target.username, f.PASSWORD) == 423
+    assert try_sign_in(client, target.username, f.PASSWORD) == 429
     [event] = sign_in_events(db)[before:]
-    assert (event.outcome, event.target_id) == (Outcome.FAILURE, str(target.id))
-    assert event.details == {"reason": "locked"}
+    assert event.outcome == Outcome.FAILURE
+    assert event.details == {"reason": "throttled"}
 
 
 # --- looked-up keys: a keyed digest, never the value ---------------------------------------------------

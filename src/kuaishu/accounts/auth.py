@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts import passwords
 from kuaishu.accounts.actor import Actor
-from kuaishu.accounts.models import ApiKey, User, WebSession
+from kuaishu.accounts.models import ApiKey, SignInFailure, User, WebSession
 from kuaishu.accounts.services import _require_text, get_user_by_username
 from kuaishu.authz import authorize
 from kuaishu.db import utcnow
@@ -31,10 +31,13 @@ class SignInFailed(AppError):
     message = "用户名或密码不正确。"
 
 
-class AccountLocked(AppError):
-    status = 423
-    code = "account_locked"
-    message = "连续登录失败次数过多，账户已锁定，请于 {until} 后再试或联系管理员。"
+class SignInThrottled(AppError):
+    """Too many failures from this address (for this name, or for any): the same answer whether
+    or not the name is an account, and no effect on sign-ins from anywhere else."""
+
+    status = 429
+    code = "sign_in_throttled"
+    message = "登录失败次数过多，请 {minutes} 分钟后再试。"
 
 
 class AccountDisabled(AppError):
@@ -64,62 +67,53 @@ def actor_for(
     )
 
 
-_CHINA = timezone(timedelta(hours=8))
-
-
-def _local_time(moment: datetime) -> str:
-    return moment.astimezone(_CHINA).strftime("%H:%M")
-
-
 def authenticate(session: Session, *, username: str, password: str, anonymous: Actor) -> User:
-    """The user for these credentials, counting failures towards a lock-out.
+    """The user for these credentials. A known and an unknown name fail alike — same message,
+    same status, a password hash checked either way — and failures slow that address down
+    (see docs/decisions/0002-sign-in-sessions-keys.md).
 
-    Failures are recorded (and counted) by the caller in a transaction of their own, since the
-    request's transaction rolls back with the error.
+    Failures are recorded (and counted) by the caller's commit after the error, since the error
+    would otherwise roll the request's transaction back.
     """
-    settings = get_settings()
-    user = get_user_by_username(session, username)
+    address = (anonymous.client_addr or "unknown")[:64]
+    name = sm3_hex(username.strip().lower().encode())
     now = utcnow()
-    if user is None:
-        passwords.verify_password(passwords.DUMMY_HASH, password)
-        _record_failure(
-            session, anonymous, None, {"reason": "unknown_user", "name": username[:150]}
-        )
-        raise SignInFailed(details={"reason": "unknown_user", "username": username[:150]})
-    if user.locked_until is not None and user.locked_until > now:
-        _record_failure(session, anonymous, user.id, {"reason": "locked"})
-        raise AccountLocked(until=_local_time(user.locked_until), details={"user_id": user.id})
-    if not passwords.verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= settings.lockout_threshold
-        if locked:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_logins = 0
-        audit.record(
-            session,
-            anonymous,
-            "auth.sign_in",
-            target_type="user",
-            target_id=user.id,
-            outcome=Outcome.FAILURE,
-            details={"locked": locked},
-        )
-        if locked:
-            raise AccountLocked(
-                until=_local_time(user.locked_until or now), details={"user_id": user.id}
+    try:
+        _throttle(session, name=name, address=address, now=now)
+    except SignInThrottled:
+        # An attempt that no longer counts is still a probe the trail must show.
+        _record_failure(session, anonymous, None, {"reason": "throttled"})
+        raise
+    user = get_user_by_username(session, username)
+    # Unknown names are checked against a dummy hash: the answer takes as long as for a real one.
+    matched = passwords.verify_password(
+        user.password_hash if user is not None else passwords.DUMMY_HASH, password
+    )
+    if user is None or not matched:
+        session.add(SignInFailure(name_digest=name, address=address, failed_at=now))
+        if user is None:
+            _record_failure(
+                session, anonymous, None, {"reason": "unknown_user", "name": username[:150]}
             )
-        remaining = settings.lockout_threshold - user.failed_logins
-        raise SignInFailed(
-            "用户名或密码不正确（再失败 {n} 次账户将被锁定）。",
-            n=remaining,
-            details={"attempts_left": remaining},
-        )
+        else:
+            audit.record(
+                session,
+                anonymous,
+                "auth.sign_in",
+                target_type="user",
+                target_id=user.id,
+                outcome=Outcome.FAILURE,
+            )
+        raise SignInFailed()
     if not user.is_active:
         raise AccountDisabled()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    session.execute(
+        delete(SignInFailure).where(
+            SignInFailure.name_digest == name, SignInFailure.address == address
+        )
+    )
     return user
 
 
@@ -127,7 +121,7 @@ def _record_failure(
     session: Session, anonymous: Actor, user_id: int | None, details: dict[str, object]
 ) -> None:
     """A refused sign-in the trail must show too: a name that has no account (probing), or an
-    attempt on a locked account (a guess that no longer counts)."""
+    attempt while its address is held back (a guess that no longer counts)."""
     audit.record(
         session,
         anonymous,
@@ -137,6 +131,32 @@ def _record_failure(
         outcome=Outcome.FAILURE,
         details=details,
     )
+
+
+def _throttle(session: Session, *, name: str, address: str, now: datetime) -> None:
+    """Refuse an attempt from an address with too many recent failures — for this name, or in
+    all. Keyed by address, so no one can lock an account (the operator's included) out from
+    elsewhere; keyed by the name as typed, so an unknown name is throttled like a real one."""
+    settings = get_settings()
+    window = timedelta(minutes=settings.sign_in_window_minutes)
+    hold = timedelta(minutes=settings.lockout_minutes)
+    session.execute(
+        delete(SignInFailure).where(
+            SignInFailure.address == address, SignInFailure.failed_at < now - max(window, hold)
+        )
+    )
+    recent = select(func.count(SignInFailure.id)).where(SignInFailure.address == address)
+    from_address = session.scalar(recent.where(SignInFailure.failed_at >= now - window)) or 0
+    for_name = (
+        session.scalar(
+            recent.where(SignInFailure.name_digest == name, SignInFailure.failed_at >= now - hold)
+        )
+        or 0
+    )
+    if from_address >= settings.sign_in_address_limit:
+        raise SignInThrottled(minutes=settings.sign_in_window_minutes)
+    if for_name >= settings.lockout_threshold:
+        raise SignInThrottled(minutes=settings.lockout_minutes)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kuaishu.accounts.roles import AccountKind, LevelKind, Role
@@ -149,3 +149,22 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64), comment="synchronizer token for forms")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="signed in (UTC)")
     expires_at: Mapped[datetime] = mapped_column(comment="ends (UTC)")
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per address and per (name, address) to slow guessing without
+    letting anyone lock an account out from elsewhere (see docs/decisions/0002)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_address_time", "address", "failed_at"),
+        Index("ix_sign_in_failures_name_address", "name_digest", "address"),
+        {"comment": "failed sign-ins of the last window, for throttling"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_digest: Mapped[str] = mapped_column(
+        String(64), comment="SM3 of the name as typed, lower-case (known or not)"
+    )
+    address: Mapped[str] = mapped_column(String(64), comment="client address")
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow, comment="(UTC)")

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kuaishu.accounts import auth, services
-from kuaishu.accounts.auth import AccountDisabled, AccountLocked, SignInFailed
+from kuaishu.accounts.auth import AccountDisabled, SignInFailed, SignInThrottled
 from kuaishu.errors import AppError
 from kuaishu.i18n import SUPPORTED
 from kuaishu.settings import get_settings
 from kuaishu.web.deps import SESSION_COOKIE, ActorDep, CurrentActor, SessionDep
 from kuaishu.web.forms import redirect
-from kuaishu.web.middleware import LOCALE_COOKIE
+from kuaishu.web.middleware import LOCALE_COOKIE, secure_cookies
 from kuaishu.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +36,14 @@ def home(request: Request, actor: ActorDep) -> Response:
 def switch_language(request: Request, locale: str, next: str | None = None) -> Response:
     response = RedirectResponse(safe_next(next), status_code=303)
     if locale in SUPPORTED:
-        response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="lax", path="/")
+        response.set_cookie(
+            LOCALE_COOKIE,
+            locale,
+            max_age=365 * 86400,
+            samesite="lax",
+            secure=secure_cookies(request),
+            path="/",
+        )
     return response
 
 
@@ -63,7 +70,7 @@ def login(
 ) -> Response:
     try:
         user = auth.authenticate(db, username=username, password=password, anonymous=actor)
-    except (SignInFailed, AccountLocked, AccountDisabled) as exc:
+    except (SignInFailed, SignInThrottled, AccountDisabled) as exc:
         db.commit()  # keep the failure count and its audit event
         return render(
             request,
@@ -85,7 +92,7 @@ def login(
         started.token,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=secure_cookies(request),
         max_age=settings.session_hours * 3600,
         path="/",
     )

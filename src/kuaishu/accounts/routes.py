@@ -20,6 +20,7 @@ from kuaishu.accounts.schemas import (
     RegionIn,
     RegionOut,
     RegistrationIn,
+    RegistrationOut,
     RoleAssignmentIn,
     UserIn,
     UserOut,
@@ -28,6 +29,7 @@ from kuaishu.authz import authorize
 from kuaishu.pagination import Paged, PageOut
 from kuaishu.schemas import Output
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
+from kuaishu.web.forms import notice_text
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -134,9 +136,11 @@ def revoke_role(
     return Response(status_code=204)
 
 
-@router.post("/register", response_model=UserOut, status_code=201, summary="公众实名注册")
+@router.post("/register", response_model=RegistrationOut, status_code=202, summary="公众实名注册")
 def register(body: RegistrationIn, db: SessionDep, actor: ActorDep) -> object:
-    return services.register_public_user(db, actor=actor, **body.model_dump())
+    """The same answer whether or not the ID number already had an account (see the service)."""
+    services.register_public_user(db, actor=actor, **body.model_dump())
+    return RegistrationOut(message=notice_text("registered") or "")
 
 
 @router.get("/me", response_model=UserOut, summary="本人账户")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from kuaishu.accounts.roles import AccountKind, LevelKind, Role
 from kuaishu.schemas import Input, Output
@@ -67,6 +67,13 @@ class RegistrationIn(Input):
     email: str | None = Field(default=None, max_length=254)
     credit_code: str | None = Field(default=None, max_length=18, description="企业统一社会信用代码")
     organization: str | None = Field(default=None, max_length=200)
+
+
+class RegistrationOut(BaseModel):
+    """The answer to a registration: the same for a new account and for an ID number that
+    already had one."""
+
+    message: str
 
 
 class UserOut(Output):

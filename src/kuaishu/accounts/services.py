@@ -32,6 +32,7 @@ from kuaishu.errors import Conflict, NotFound, ValidationFailed
 from kuaishu.pagination import Paged, PageRequest, paginate
 from kuaishu.security import audit
 from kuaishu.security.crypto import keyring
+from kuaishu.security.models import Outcome
 
 ID_NUMBER_PURPOSE = "account.id_number"
 
@@ -345,13 +346,16 @@ def register_public_user(
     email: str | None = None,
     credit_code: str | None = None,
     organization: str | None = None,
-) -> User:
-    """Self-registration with real name (实名); an enterprise user also gives a credit code."""
+) -> User | None:
+    """Self-registration with real name (实名); an enterprise user also gives a credit code.
+
+    One person, one account: an ID number that already has one creates nothing (None) — but the
+    caller answers exactly as for a new account, and every check and the password hashing run
+    either way, so registering does not tell whether a person has an account."""
     number = normalize_id_number(id_number)
     ring = keyring()
     digest = ring.digest(ID_NUMBER_PURPOSE, number)
-    if session.scalar(select(User.id).where(User.id_number_digest == digest)) is not None:
-        raise Conflict("该公民身份号码已注册账户。", code="duplicate_id_number")
+    taken = session.scalar(select(User.id).where(User.id_number_digest == digest)) is not None
     kind = AccountKind.PUBLIC
     if credit_code:
         credit_code = normalize_credit_code(credit_code)
@@ -366,12 +370,23 @@ def register_public_user(
         email=email,
         phone=phone,
     )
+    if taken:
+        session.expunge(user)
+        audit.record(
+            session,
+            actor,
+            "user.register",
+            target_type="user",
+            outcome=Outcome.FAILURE,
+            details={"username": user.username, "reason": "id_number_registered"},
+        )
+        return None
     user.id_number_cipher = ring.encrypt_text(ID_NUMBER_PURPOSE, number)
     user.id_number_digest = digest
     user.id_number_masked = mask_id_number(number)
     user.credit_code = credit_code
     user.organization = organization if credit_code else None
-    _flush_unique(session, "用户名或身份号码已被注册。", code="duplicate_user")
+    _flush_unique(session, "用户名 {value} 已被使用。", code="duplicate_user", value=user.username)
     audit.record(
         session,
         actor,

@@ -44,7 +44,7 @@ from kuaishu.collect.recovery import mark_failed, recover_stale, release_input
 from kuaishu.collect.services import unseal
 from kuaishu.db import transaction, utcnow
 from kuaishu.errors import AppError, storage_problem
-from kuaishu.security import audit
+from kuaishu.security import audit, egress
 from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.store import changes, storage
@@ -235,6 +235,7 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         input_name = run.input_name or (input_path.name if input_path else "")
         source_kind = str(source.kind) if source else None
         previous = connectors.previous_of(session, source) if input_path is None else None
+        allowed = egress.allow_list(session) if input_path is None else None
         base = served_base(session, entry.id) if run.mode == "append" else None
         if run.mode == "append" and base is None:
             raise LoadError(
@@ -274,7 +275,13 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         else:
             assert source is not None
             raw = connectors.read_source(
-                con, source, run, secret=secret, progress=progress.reading, previous=previous
+                con,
+                source,
+                run,
+                secret=secret,
+                progress=progress.reading,
+                previous=previous,
+                allowed=allowed,
             )
         progress.rows, progress.total = raw.rows, raw.rows
         for skipped in raw.skipped:

@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, event
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kuaishu.db import Base, utcnow
+from kuaishu.db import Base, str_enum, utcnow
 
 
 class Outcome(StrEnum):
@@ -83,3 +83,30 @@ def _refuse_audit_changes(session: Session, _context: Any, _instances: Any) -> N
 
 
 # Database-level guards (triggers) are created by migration 0001 on each backend.
+
+
+class DestinationKind(StrEnum):
+    HOST = "host"  # a host name (or *.suffix), an IP address or a CIDR network
+    FOLDER = "folder"  # a server folder whose SQLite files may be a source or a sync target
+
+
+class AllowedDestination(Base):
+    """An entry of the outbound allow list (对外访问白名单), managed by the platform operator."""
+
+    __tablename__ = "allowed_destinations"
+    __table_args__ = (
+        UniqueConstraint("kind", "value", "port"),
+        {"comment": "对外访问白名单 — what sources, push endpoints and sync targets may reach"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DestinationKind] = mapped_column(
+        str_enum(DestinationKind, 16), comment="host | folder"
+    )
+    value: Mapped[str] = mapped_column(
+        String(255), comment="host name, *.suffix, IP, CIDR network, or absolute folder path"
+    )
+    port: Mapped[int | None] = mapped_column(comment="the one port allowed (NULL: any)")
+    note: Mapped[str] = mapped_column(String(200), default="", comment="why it is allowed")
+    created_by: Mapped[int | None] = mapped_column(comment="the operator who added it")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, comment="added (UTC)")

@@ -23,14 +23,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import URL, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.actor import Actor
 from kuaishu.authz import Denied, authorize, check
 from kuaishu.db import transaction, utcnow
 from kuaishu.errors import AppError, Conflict, NotFound, ValidationFailed
-from kuaishu.security import audit
+from kuaishu.security import audit, egress
 from kuaishu.security.crypto import constant_time_equal, hmac_sm3, keyring, random_token
 from kuaishu.settings import get_settings
 from kuaishu.share import feed, sync
@@ -107,13 +107,14 @@ def subscribe(
             "每批条数应在 1 到 {n} 之间。", code="batch_size_invalid", n=feed.LIMIT_MAX
         )
     secret: str | None = None
+    allowed = egress.allow_list(session)
     if mode == SubscriptionMode.PUSH:
-        _check_endpoint(endpoint)
+        _check_endpoint(endpoint, allowed)
         secret = random_token(32)
         sealed = keyring().encrypt_text(SEAL, secret)
         target_url = target_table = ""
     else:
-        sync.check_target(target_url, target_table)
+        _check_target(sync.check_target(target_url, target_table), allowed)
         _check_keys_granted(session, grant)
         sealed = keyring().encrypt_text(SEAL, password) if password else ""
         endpoint = ""
@@ -156,13 +157,32 @@ def subscribe(
     return Made(subscription, secret)
 
 
-def _check_endpoint(endpoint: str) -> None:
+def _check_endpoint(endpoint: str, allowed: egress.AllowList) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed(
             "推送地址“{url}”无效，应为 http:// 或 https:// 开头的完整地址。",
             code="endpoint_invalid",
             url=endpoint,
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise ValidationFailed(
+            "推送地址“{url}”无效，应为 http:// 或 https:// 开头的完整地址。",
+            code="endpoint_invalid",
+            url=endpoint,
+        ) from error
+    allowed.check_host(parts.hostname, port)  # each delivery checks again when it connects
+
+
+def _check_target(url: URL, allowed: egress.AllowList) -> None:
+    egress.check_database_url(url)
+    if url.get_backend_name() == "sqlite":
+        allowed.folder_file(str(url.database))
+    else:
+        allowed.check_host(
+            str(url.host), url.port or egress.DEFAULT_PORTS.get(url.get_backend_name(), 0)
         )
 
 
@@ -257,6 +277,7 @@ class Batch:
     target_url: str
     target_table: str
     secret: str
+    allowed: egress.AllowList
 
 
 def deliver_due(factory: sessionmaker[Session], *, now: datetime | None = None) -> int:
@@ -295,7 +316,8 @@ def deliver_one(factory: sessionmaker[Session], subscription_id: int, *, now: da
             url = sync.check_target(batch.target_url, batch.target_table)
             if batch.secret:
                 url = url.set(password=batch.secret)
-            sync.apply(url, batch.target_table, batch.page, batch.subscription_id)
+            url, pinned = egress.database_target(url, batch.allowed)
+            sync.apply(url, batch.target_table, batch.page, batch.subscription_id, pinned)
     except (httpx.HTTPError, _Rejected, sync.SyncFailed, AppError) as error:
         why = _describe(error)
         with transaction(factory) as session:
@@ -393,6 +415,7 @@ def _read_batch(factory: sessionmaker[Session], subscription_id: int, now: datet
             target_url=subscription.target_url,
             target_table=subscription.target_table,
             secret=secret,
+            allowed=egress.allow_list(session),
         )
 
 
@@ -406,11 +429,11 @@ def _post(batch: Batch) -> None:
         "User-Agent": "kuaishu-subscription/1",
     }
     timeout = get_settings().push_timeout_seconds
-    response = httpx.post(
-        batch.endpoint, content=batch.body, headers=headers, timeout=timeout, follow_redirects=False
-    )
+    with egress.http_client(batch.allowed, timeout=timeout) as client:
+        response = client.post(batch.endpoint, content=batch.body, headers=headers)
     if not 200 <= response.status_code < 300:
-        raise _Rejected(f"HTTP {response.status_code}: {response.text[:200]}")
+        # The body is not kept: the consumer reads last_error, and the answer is the remote's.
+        raise _Rejected(f"HTTP {response.status_code}：接收方未确认")
 
 
 def _retry_later(session: Session, subscription: Subscription, now: datetime, why: str) -> None:

@@ -109,12 +109,19 @@ def _tables(page: Page, table: str) -> tuple[Table, Table]:
     return target, state
 
 
-def apply(url: URL, table: str, page: Page, subscription_id: int) -> int:
-    """Write ``page`` into ``table``; the changes applied (0 when the batch was applied before)."""
+def apply(
+    url: URL,
+    table: str,
+    page: Page,
+    subscription_id: int,
+    connect_args: dict[str, Any] | None = None,
+) -> int:
+    """Write ``page`` into ``table``; the changes applied (0 when the batch was applied before).
+    ``connect_args`` pin the connection to the address the allow list checked."""
     if not page.keys:
         raise SyncFailed("授权范围不含关键字段，无法按键同步。")
     target, state = _tables(page, table)
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, connect_args=connect_args or {})
     try:
         with engine.begin() as conn:
             target.metadata.create_all(conn, checkfirst=True)

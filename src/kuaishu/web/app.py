@@ -18,6 +18,7 @@ from kuaishu.web import apidocs, errors
 from kuaishu.web.middleware import (
     DeclaredBodyLimitMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
     filter_access_log,
 )
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         upload_max_bytes=settings.upload_max_bytes,
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every response, errors too
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -108,6 +110,7 @@ def _include_routers(app: FastAPI) -> None:
     from kuaishu.collect import pages as collect_pages
     from kuaishu.collect import routes as collect_routes
     from kuaishu.notify import routes as notify_routes
+    from kuaishu.security import egress_pages, egress_routes
     from kuaishu.security import pages as security_pages
     from kuaishu.security import routes as security_routes
     from kuaishu.share import catalog_routes as share_catalog_routes
@@ -123,6 +126,7 @@ def _include_routers(app: FastAPI) -> None:
         system,
         account_routes,
         security_routes,
+        egress_routes,
         catalog_routes,
         collect_routes,
         clean_routes,
@@ -134,6 +138,7 @@ def _include_routers(app: FastAPI) -> None:
         account_pages,
         admin_pages,
         security_pages,
+        egress_pages,
         catalog_pages,
         collect_pages,
         clean_pages,

@@ -18,7 +18,8 @@ NOTICES = {
     "password_changed": "密码已修改。",
     "password_reset": "密码已重置，该用户的会话已结束。",
     "key_revoked": "API 密钥已撤销。",
-    "registered": "注册成功，请登录。",
+    # The same words whether or not the ID number had an account (registration reveals nothing).
+    "registered": "注册已受理：该身份号码此前未注册的，请用新账户登录；已注册过的，请用原账户登录。",
     "granted": "已获得授权。",
     "applied": "申请已提交，提供部门将在答复期限内答复。",
     "approved": "已同意，授权已生成。",

@@ -1,5 +1,5 @@
-"""ASGI middleware: request ids, the request's language, the declared body-size limit; and the
-access log's filter that keeps looked-up values out of it."""
+"""ASGI middleware: request ids, the request's language, the browser security headers, the declared
+body-size limit; and the access log's filter that keeps looked-up values out of it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import uuid
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kuaishu.i18n import current_locale, gettext_, negotiate
 from kuaishu.security.audit import keyed
+from kuaishu.settings import get_settings
 
 LOCALE_COOKIE = "ks_lang"
 UPLOAD_SUFFIXES = ("/upload", "/push")
@@ -58,6 +60,74 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             current_locale.reset(token)
+
+
+# Scripts only from our own static files (no inline script, no eval), nothing framed, no plugin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# The API documentation page (Swagger UI, rendered by FastAPI) starts itself with an inline
+# script and, until its files are vendored under /static, loads them from a CDN. It shows only
+# the OpenAPI description, never user data, so it alone gets these allowances.
+DOCS_PATH = "/api/v1/docs"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+def came_over_https(scheme: str, headers: Headers) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a reverse proxy whose
+    ``X-Forwarded-Proto`` the operator said to trust (KUAISHU_TRUST_FORWARDED_PROTO)."""
+    if scheme in ("https", "wss"):
+        return True
+    if not get_settings().trust_forwarded_proto:
+        return False
+    forwarded = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https"
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies carry ``Secure`` when the setting says so or the request came over HTTPS."""
+    return get_settings().cookie_secure or came_over_https(request.url.scheme, request.headers)
+
+
+class SecurityHeadersMiddleware:
+    """Every HTTP response gets the CSP, nosniff, referrer policy and framing refusal; a response
+    that set its own value for one of these keeps it. HTTPS responses also get HSTS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        policy = DOCS_CSP if path.startswith(DOCS_PATH) else CSP
+        extra = [(b"content-security-policy", policy.encode()), *SECURITY_HEADERS]
+        if came_over_https(scope.get("scheme", "http"), Headers(scope=scope)):
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                present = {name.lower() for name, _value in raw}
+                raw.extend(item for item in extra if item[0] not in present)
+                message["headers"] = raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class DeclaredBodyLimitMiddleware:

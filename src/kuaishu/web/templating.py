@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 
 from kuaishu import __version__
 from kuaishu.accounts.roles import ROLE_LABELS
@@ -17,6 +18,7 @@ from kuaishu.authz import check
 from kuaishu.i18n import current_locale, gettext_, translations
 from kuaishu.settings import get_settings
 from kuaishu.web.forms import notice_text
+from kuaishu.web.middleware import secure_cookies
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ANON_CSRF_COOKIE = "ks_csrf"
@@ -41,10 +43,14 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(CHINA).strftime(fmt) if moment else ""
 
 
+def json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _build_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=select_autoescape(["html", "xml"]),
+        autoescape=True,  # every template, whatever its name: user text is never markup
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
@@ -55,6 +61,9 @@ def _build_env() -> Environment:
         gettext_, _ngettext, newstyle=False
     )
     env.filters["local"] = local_time
+    # JSON as plain text, escaped like any other value. Jinja's own ``tojson`` returns markup
+    # meant for <script> and leaves '"' as is, so in an attribute it lets a value break out.
+    env.filters["json_text"] = json_text
     env.globals["role_labels"] = TranslatedLabels(ROLE_LABELS)
     env.globals["version"] = __version__
     return env
@@ -97,7 +106,7 @@ def render(
             anon_token,
             httponly=True,
             samesite="strict",
-            secure=get_settings().cookie_secure,
+            secure=secure_cookies(request),
             path="/",
         )
     response.headers["Cache-Control"] = "no-store"

@@ -61,11 +61,15 @@ class Exchange:
 
 
 @pytest.fixture(scope="module")
-def exchange(load_engine: Engine, module_data_dir: Path) -> Iterator[Exchange]:
+def exchange(
+    load_engine: Engine, module_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Exchange]:
     factory = make_sessionmaker(load_engine)
     rows = [person(i) for i in range(1, 41)]
     entries: dict[str, dict[str, Any]] = {}
     with transaction(factory) as db:
+        # Push receivers and sync targets here are local: allowed explicitly (test-only entries).
+        f.allow_loopback(db, tmp_path_factory.getbasetemp(), names=("receiver.example",))
         provider = f.department(db, name="省民政厅")
         consumer = f.department(db, name="省人社厅")
         other = f.department(db, name="省交通厅")

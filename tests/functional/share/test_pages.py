@@ -416,7 +416,9 @@ def test_every_page_form_leaves_its_audit_event(
     drive(
         "/share/grants/{grant_id}/subscriptions",
         consumer.post(
-            f"/share/grants/{followed}/subscriptions", mode="push", endpoint="https://r.example/"
+            f"/share/grants/{followed}/subscriptions",
+            mode="push",
+            endpoint="https://receiver.example/",
         ),
         "share.subscribe",
     )

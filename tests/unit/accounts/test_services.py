@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -97,15 +99,16 @@ def test_public_registration_stores_id_number_encrypted(db: Session) -> None:
     )
     assert user.id_number_cipher and number not in user.id_number_cipher
     assert user.id_number_masked == number[:6] + "********" + number[-4:]
-    with pytest.raises(Conflict):
-        services.register_public_user(
-            db,
-            actor=f.ROOT,
-            username="citizen8",
-            display_name="公众",
-            password=f.PASSWORD,
-            id_number=number,
-        )
+    # One person, one account: the same number again creates nothing (and says nothing).
+    again = services.register_public_user(
+        db,
+        actor=f.ROOT,
+        username="citizen8",
+        display_name="公众",
+        password=f.PASSWORD,
+        id_number=number,
+    )
+    assert again is None and services.get_user_by_username(db, "citizen8") is None
 
 
 def test_bad_id_number_is_refused(db: Session) -> None:
@@ -121,14 +124,18 @@ def test_bad_id_number_is_refused(db: Session) -> None:
     assert caught.value.code == "invalid_id_number"
 
 
-def test_lockout_after_repeated_failures(db: Session) -> None:
+def test_repeated_failures_pause_that_name_from_that_address_only(db: Session) -> None:
     target = f.user(db, roles=[Role.CONSUMER])
-    anonymous = f.ROOT
-    for _ in range(4):
+    there = replace(f.ROOT, client_addr="203.0.113.7")
+    for _ in range(5):
         with pytest.raises(auth.SignInFailed):
-            auth.authenticate(db, username=target.username, password="wrong", anonymous=anonymous)
-    with pytest.raises(auth.AccountLocked):
-        auth.authenticate(db, username=target.username, password="wrong", anonymous=anonymous)
-    # Even the right password is refused while locked.
-    with pytest.raises(auth.AccountLocked):
-        auth.authenticate(db, username=target.username, password=f.PASSWORD, anonymous=anonymous)
+            auth.authenticate(db, username=target.username, password="wrong", anonymous=there)
+    # Even the right password waits, from there.
+    with pytest.raises(auth.SignInThrottled):
+        auth.authenticate(db, username=target.username, password=f.PASSWORD, anonymous=there)
+    # From elsewhere the account signs in.
+    elsewhere = replace(f.ROOT, client_addr="198.51.100.20")
+    assert (
+        auth.authenticate(db, username=target.username, password=f.PASSWORD, anonymous=elsewhere)
+        == target
+    )

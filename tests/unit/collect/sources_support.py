@@ -130,6 +130,7 @@ class Reply:
     body: Any = None  # JSON-encoded unless bytes or str
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,6 +167,8 @@ def serve(handler: Handler) -> Iterator[Server]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
             except OSError:  # the client gave up (a timeout test)

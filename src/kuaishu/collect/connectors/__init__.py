@@ -25,6 +25,7 @@ from kuaishu.collect.raw import LoadError, Progress, RawTable
 from kuaishu.collect.schemas import SOURCE_SETTINGS
 from kuaishu.errors import PROBLEM_MESSAGES, ValidationFailed
 from kuaishu.i18n import gettext_
+from kuaishu.security.egress import AllowList
 
 __all__ = ["Previous", "previous_of", "read_source", "validate_config"]
 
@@ -77,16 +78,21 @@ def read_source(
     secret: str | None,
     progress: Progress,
     previous: Previous | None = None,
+    allowed: AllowList | None = None,
 ) -> RawTable:
     """Stage ``source``'s rows for ``run``; ``previous`` is the served version an incremental
-    database load extends (see :mod:`kuaishu.collect.connectors.previous`)."""
+    database load extends (see :mod:`kuaishu.collect.connectors.previous`); ``allowed`` is the
+    outbound allow list a network or database source must be on (none: nothing is reached)."""
+    allowed = allowed or AllowList()
     try:
         if source.kind == SourceKind.DATABASE:
-            return read_database(con, source, secret=secret, progress=progress, previous=previous)
+            return read_database(
+                con, source, secret=secret, progress=progress, previous=previous, allowed=allowed
+            )
         if source.kind == SourceKind.HTTP_API:
-            return read_http_api(con, source, secret=secret, progress=progress)
+            return read_http_api(con, source, secret=secret, progress=progress, allowed=allowed)
         if source.kind == SourceKind.WEB:
-            return read_web(con, source, progress=progress)
+            return read_web(con, source, progress=progress, allowed=allowed)
     except ValidationFailed as error:
         # Settings stored before a check existed, or edited since: the run fails, naming them.
         params: dict[str, Any] = dict(error.params)

@@ -24,6 +24,7 @@ from kuaishu.collect.connectors.staging import Stager, text_of
 from kuaishu.collect.models import Source
 from kuaishu.collect.raw import LoadError, Progress, RawTable
 from kuaishu.errors import ValidationFailed
+from kuaishu.security import egress
 from kuaishu.settings import get_settings
 from kuaishu.store import storage
 
@@ -68,6 +69,7 @@ def parse_config(config: dict[str, Any]) -> DatabaseConfig:
     except ArgumentError as error:
         raise _invalid("数据库地址“{url}”无法识别。", "source_url_invalid", url=url) from error
     guard(parsed)
+    egress.check_database_url(parsed)
     return DatabaseConfig(
         url=url, table=table, query=query, incremental_column=column, batch_rows=batch
     )
@@ -109,8 +111,9 @@ def resolve_url(config_url: str, secret: str | None) -> URL:
     return url
 
 
-def _engine(url: URL) -> Engine:
+def _engine(url: URL, allowed: egress.AllowList) -> Engine:
     shown = url.render_as_string(hide_password=True)
+    url, pinned = egress.database_target(url, allowed)
     try:
         if url.get_backend_name() == "sqlite":
             path = Path(str(url.database))
@@ -125,7 +128,7 @@ def _engine(url: URL) -> Engine:
                 creator=lambda: sqlite3.connect(target, uri=True, check_same_thread=False),
                 poolclass=NullPool,
             )
-        connect_args: dict[str, Any] = {}
+        connect_args: dict[str, Any] = dict(pinned)
         if url.get_backend_name() == "postgresql":
             connect_args["connect_timeout"] = CONNECT_SECONDS
         return create_engine(url, poolclass=NullPool, connect_args=connect_args)
@@ -231,6 +234,7 @@ def read_database(
     secret: str | None,
     progress: Progress,
     previous: Previous | None,
+    allowed: egress.AllowList,
 ) -> RawTable:
     """Stage the source's rows: all of them, or those past the served version's cursor."""
     cfg = parse_config(source.config or {})
@@ -238,7 +242,7 @@ def read_database(
     shown = url.render_as_string(hide_password=True)
     base = previous if cfg.incremental_column and previous else None
     cursor = base.cursor if base else None
-    engine = _engine(url)
+    engine = _engine(url, allowed)
     stager = Stager(con, progress, where="源数据列名")
     try:
         top = _stream(engine, cfg, cursor, stager, shown)

@@ -96,18 +96,11 @@ def _check_status(response: httpx.Response, request: Request) -> None:
             location=response.headers.get("location", ""),
             **_where(request),
         )
+    # The body is never shown: whatever answered could be a service the user may not read.
     raise LoadError(
-        "“{url}”第 {page} 页返回 HTTP {http}：{reason}",
+        "“{url}”第 {page} 页返回 HTTP {http}，请求未成功。",
         code="source_http_error",
         details=details,
         http=status,
-        reason=_start(response) or response.reason_phrase,
         **_where(request),
     )
-
-
-def _start(response: httpx.Response) -> str:
-    """The first line or so of an error body, for the message."""
-    for chunk in response.iter_bytes():
-        return chunk[:200].decode("utf-8", "replace").strip()
-    return ""

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import httpx
 import orjson
 
 from kuaishu.collect.connectors.fetch import Request, send
@@ -18,6 +17,7 @@ from kuaishu.collect.connectors.staging import Stager, text_of
 from kuaishu.collect.models import Source
 from kuaishu.collect.raw import LoadError, Progress, RawTable
 from kuaishu.errors import ValidationFailed
+from kuaishu.security import egress
 
 PAGINGS = ("none", "page", "offset", "cursor")
 DEFAULT_TIMEOUT = 30.0
@@ -62,11 +62,11 @@ def _positive(value: Any, setting: str, *, most: float) -> float:
 
 
 def check_url(url: Any, setting: str = "url") -> str:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if not isinstance(url, str):
         raise ValidationFailed(
             "“{key}”应是以 http:// 或 https:// 开头的地址。", code="source_url_invalid", key=setting
         )
-    return url
+    return egress.check_http_url(url, key=setting)
 
 
 def parse_config(config: dict[str, Any]) -> ApiConfig:
@@ -192,7 +192,12 @@ def _next_cursor(payload: Any, cfg: ApiConfig, cursor: str | None) -> str | None
 
 
 def read_http_api(
-    con: duckdb.DuckDBPyConnection, source: Source, *, secret: str | None, progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    secret: str | None,
+    progress: Progress,
+    allowed: egress.AllowList,
 ) -> RawTable:
     """Fetch every page and stage its records; stops on an empty or short page or no next cursor."""
     cfg = parse_config(source.config or {})
@@ -204,7 +209,7 @@ def read_http_api(
     stager = Stager(con, progress, where="接口记录的字段名")
     notes: list[str] = []
     cursor: str | None = None
-    with httpx.Client(timeout=cfg.timeout, headers=headers, follow_redirects=False) as client:
+    with egress.http_client(allowed, timeout=cfg.timeout, headers=headers) as client:
         for page in range(1, cfg.max_pages + 1):
             request = _request(cfg, page, cursor)
             payload = _decode(send(client, request, timeout=cfg.timeout).content, request)

@@ -13,7 +13,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import duckdb
-import httpx
 import pyarrow as pa
 
 from kuaishu.collect.connectors.fetch import Request, send
@@ -21,6 +20,7 @@ from kuaishu.collect.connectors.http_api import check_url
 from kuaishu.collect.models import Source
 from kuaishu.collect.raw import LINE_COLUMN, RAW_TABLE, LoadError, Progress, RawTable, Skipped
 from kuaishu.errors import ValidationFailed
+from kuaishu.security import egress
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
 _GB = {"gb2312", "gbk", "gb18030", "x-gbk", "cp936"}
@@ -220,13 +220,19 @@ def check_config(config: dict[str, Any]) -> None:
         )
 
 
-def read_web(con: duckdb.DuckDBPyConnection, source: Source, *, progress: Progress) -> RawTable:
+def read_web(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    progress: Progress,
+    allowed: egress.AllowList,
+) -> RawTable:
     """Fetch the page and stage the chosen table's rows under its header."""
     config = source.config or {}
     check_config(config)
     url = str(config["url"])
     timeout = float(config.get("timeout") or 30)
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with egress.http_client(allowed, timeout=timeout) as client:
         fetched = send(client, Request(method="GET", url=url), timeout=timeout)
     parser = TableParser()
     parser.feed(decode(fetched.content, fetched.charset))
