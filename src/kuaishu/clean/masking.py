@@ -76,6 +76,9 @@ class Column:
 
     sql: str
     type: str
+    # What identifies the row when a rule names no ``row_key``: the caller's stable identity of
+    # the row (its stored key), so a row is masked alike in every version and read shape.
+    row_key: str = ROW_KEY
 
     @property
     def base_type(self) -> str:
@@ -105,10 +108,17 @@ class Column:
 
 
 def mask_sql(
-    method: MaskMethod, column_sql: str, params: Mapping[str, Any], *, column_type: str
+    method: MaskMethod,
+    column_sql: str,
+    params: Mapping[str, Any],
+    *,
+    column_type: str,
+    row_key: str | None = None,
 ) -> str:
-    """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``."""
-    column = Column(f"({column_sql})", column_type)
+    """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``;
+    ``row_key`` (SQL built by the caller, never user text) identifies a row for shuffle, noise
+    and date shift when the rule names none."""
+    column = Column(f"({column_sql})", column_type, row_key or ROW_KEY)
     return _BUILDERS[MaskMethod(method)](column, dict(params))
 
 
@@ -164,7 +174,7 @@ def _seed(params: dict[str, Any], purpose: str) -> str:
 
 def _row_hash(column: Column, params: dict[str, Any], purpose: str) -> str:
     """A per-row UBIGINT, stable for a row, different per column and per seed."""
-    row_key = _text(params, "row_key", ROW_KEY)
+    row_key = _text(params, "row_key", column.row_key)
     return f"hash({row_key}, {_seed(params, purpose)}, {literal(column.sql)})"
 
 
@@ -267,7 +277,7 @@ def address_to_district_sql(text: str) -> str:
 def _shuffle(column: Column, params: dict[str, Any]) -> str:
     """Each non-NULL value moves to the next row in a keyed pseudo-random order (the last to the
     first): a permutation of the values the window sees, with NULL cells left where they are."""
-    row_key = _text(params, "row_key", ROW_KEY)
+    row_key = _text(params, "row_key", column.row_key)
     order = _row_hash(column, params, "mask-shuffle")
     part = f"PARTITION BY {column.sql} IS NULL"
     window = f"({part} ORDER BY {order}, {row_key})"

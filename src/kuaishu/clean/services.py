@@ -62,8 +62,10 @@ class Mask:
     params: Mapping[str, Any]
     source: str  # "policy" (a rule) or "default" (a sensitive item without a rule)
 
-    def sql(self, column_sql: str, column_type: str) -> str:
-        return mask_sql(self.method, column_sql, self.params, column_type=column_type)
+    def sql(self, column_sql: str, column_type: str, row_key: str | None = None) -> str:
+        return mask_sql(
+            self.method, column_sql, self.params, column_type=column_type, row_key=row_key
+        )
 
     def type(self, column_type: str) -> str:
         return output_type(self.method, self.params, column_type)

@@ -26,7 +26,7 @@ from kuaishu.security import audit
 from kuaishu.settings import get_settings
 from kuaishu.store import engine, exports
 from kuaishu.store.models import DatasetVersion, VersionState
-from kuaishu.store.plan import Column, Output, ReadPlan, columns_of
+from kuaishu.store.plan import Column, Output, ReadPlan, columns_of, row_key_sql
 from kuaishu.store.query import (
     PlanBuilder,
     ReadRequest,
@@ -61,7 +61,11 @@ class Served:
         return [c for c in stored if c.name in self.fields]
 
     def builder(self) -> PlanBuilder:
-        return PlanBuilder(self.columns, masks=self.masking.masks if self.masking else None)
+        return PlanBuilder(
+            self.columns,
+            masks=self.masking.masks if self.masking else None,
+            row_key=row_key_sql(columns_of(self.version.schema)),
+        )
 
     def scoped(self, plan: ReadPlan) -> ReadPlan:
         """``plan`` bound to the rows this reader may see (the grant's row filter)."""
