@@ -271,6 +271,8 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             progress.note("以下源列未映射到信息项，未加载：" + "、".join(unused))
         progress.check()
         progress.phase, progress.percent = "转换", 60
+        for statement, params in rules.prepare if rules else []:  # what references may see
+            con.execute(statement, params)
         converted = convert(
             con,
             raw,
