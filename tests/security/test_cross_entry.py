@@ -185,6 +185,17 @@ def test_a_masked_or_ungranted_field_cannot_be_checked_against(b: Bureaus) -> No
         assert "脱敏" in error["message"]
         refused(b.rules(entry, "区划代码"), 422, "reference_field_not_granted")
         assert ok(b.client.get(f"{CLEAN}/entries/{entry}/rules", headers=b.keys["author"])) == []
+        # Nor does an objection learn of (or name) a field the grant does not show.
+        objection = {"records": [UNKNOWN], "fields": ["区划代码"], "description": "区划有误"}
+        refused(
+            b.client.post(
+                f"{SHARE}/grants/{grant}/objections",
+                json=objection,
+                headers=b.keys["consumer_officer"],
+            ),
+            422,
+            "unknown_field",
+        )
     finally:
         b.revoke(grant)
 
