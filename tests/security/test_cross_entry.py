@@ -157,7 +157,7 @@ def bureaus(load_engine: Engine, module_data_dir: Path) -> Iterator[Bureaus]:
             "provider_officer": key(Role.DATA_OFFICER, police),
             "operator": key(Role.PLATFORM_OPERATOR, police),
         }
-        found = {"id": people.id, "code": people.code}
+        found: dict[str, Any] = {"id": people.id, "code": people.code}
     rows = [{"身份证号": k, "姓名": "张三", "区划代码": v} for k, v in KNOWN.items()]
     rows.append({"身份证号": OUTSIDE_FILTER, "姓名": "李四", "区划代码": "520103"})
     load_file(factory, found["id"], write_csv(module_data_dir / "people.csv", rows))
@@ -228,7 +228,12 @@ def test_under_a_grant_the_rule_sees_the_granted_rows_and_each_load_is_a_recorde
 
 def test_the_operator_cannot_read_through_a_rule(b: Bureaus) -> None:
     entry = b.own_entry("救助对象（运营者）")
-    rule = {"kind": "reference", "item": "身份证号", "entry": b.people["code"], "column": "身份证号"}
+    rule = {
+        "kind": "reference",
+        "item": "身份证号",
+        "entry": b.people["code"],
+        "column": "身份证号",
+    }
     refused(
         b.client.put(
             f"{CLEAN}/entries/{entry}/rules", json={"rules": [rule]}, headers=b.keys["operator"]

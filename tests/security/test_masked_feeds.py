@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, MetaData, Table, create_engine, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.accounts.roles import Role
@@ -160,9 +160,7 @@ Rows = Counter[tuple[Any, ...]]
 def as_rows(
     records: list[dict[str, Any]], names: list[str], method: MaskMethod, column: str
 ) -> Rows:
-    return Counter(
-        tuple(canonical(r[n], n, method, column) for n in names) for r in records
-    )
+    return Counter(tuple(canonical(r[n], n, method, column) for n in names) for r in records)
 
 
 def queried(w: World, grant: int) -> tuple[list[str], list[dict[str, Any]]]:
@@ -219,8 +217,8 @@ def synced(target: str, names: list[str]) -> list[dict[str, Any]]:
     engine = create_engine(target)
     try:
         with engine.connect() as conn:
-            listed = ", ".join(f'"{n}"' for n in names)
-            found = conn.execute(text(f"SELECT {listed} FROM masked_copy")).all()
+            table = Table("masked_copy", MetaData(), autoload_with=conn)
+            found = conn.execute(select(*(table.c[n] for n in names))).all()
     finally:
         engine.dispose()
     return [dict(zip(names, row, strict=True)) for row in found]
@@ -237,7 +235,11 @@ def edited(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*rows, person(PEOPLE + 1), person(PEOPLE + 2)]
 
 
-@pytest.mark.parametrize(("method", "column", "params"), CASES, ids=[f"{m}-{'key' if c == KEY else 'other'}" for m, c, _ in CASES])
+@pytest.mark.parametrize(
+    ("method", "column", "params"),
+    CASES,
+    ids=[f"{m}-{'key' if c == KEY else 'other'}" for m, c, _ in CASES],
+)
 def test_feed_push_and_sync_hold_exactly_the_granted_rows_under_every_mask(
     world: World,
     backend: str,

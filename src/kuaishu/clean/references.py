@@ -128,11 +128,10 @@ def _under_grant(
     grant = next((g for g in grants if effective_state(g) == GrantState.ACTIVE), None)
     if grant is None:
         raise ReferenceRefused(
-            "清洗规则引用的资源 {entry} 属于其他部门，本部门对它没有有效的共享授权"
-            "（{state}），不能用它核对。请先申请共享。",
+            "清洗规则引用的资源 {entry} 属于其他部门，本部门对它没有有效的共享授权，"
+            "不能用它核对。请先申请共享。",
             code="reference_not_granted",
             entry=other.code,
-            state=str(effective_state(grants[0])) if grants else "无授权",
         )
     method = next((m for m in READ_METHODS if m in grant.methods), None)
     if method is None:
