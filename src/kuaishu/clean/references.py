@@ -203,6 +203,13 @@ def prepared(
         bound = target.scoped(ReadPlan(outputs=())).where
         data = literal(str(storage.resolve(target.version.path) / storage.DATA_FILE))
         for number, column in enumerate(sorted(columns)):
+            if column not in reference.columns:  # the entry's items changed since the rule
+                raise ValidationFailed(
+                    "清洗规则引用的资源 {entry} 已没有字段“{column}”，无法核对。",
+                    code="reference_unavailable",
+                    entry=code,
+                    column=column,
+                )
             name = f"ks_reference_{index}_{number}"
             relations[code, column] = name
             ref = f"data.{quote(column)}"

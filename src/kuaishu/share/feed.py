@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,7 +143,7 @@ def read(
     for step in changes.steps_from(session, grant.entry_id, position):
         if step.position != position:
             position, after = step.position, 0
-        with _open_step(session, target, plan, step) as found:
+        with _StepReader(session, target, plan, step) as found:
             while after < found.total and len(page.changes) < limit:
                 window = limit - len(page.changes)
                 for number, op, key, row in found.visible(after, window):
@@ -193,17 +194,16 @@ class RowIds:
         return hmac_sm3(self.key, orjson.dumps(list(values), default=str)).hex()[:32]
 
 
-class _Step:
+class _Step(ABC):
     """One step's changes as a reader sees them: ``total`` numbered changes (some of which the
     reader may not see), read a window at a time."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, total: int) -> None:
         self.con, self.total = con, total
 
-    def visible(
-        self, after: int, window: int
-    ) -> Iterator[tuple[int, str, Any, dict[str, Any]]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def visible(self, after: int, window: int) -> Iterator[tuple[int, str, Any, dict[str, Any]]]:
+        """(number, operation, stored key, shown row) of changes ``after + 1 … after + window``."""
 
 
 class _StoredStep(_Step):
@@ -262,7 +262,7 @@ class _GrantStep(_Step):
             yield int(number), str(op), key, dict(zip(self.names, values, strict=True))
 
 
-class _open_step:  # noqa: N801 - used as a context manager, like open()
+class _StepReader:
     """The reader of ``step`` for ``plan``: an in-memory DuckDB connection with the keyed masks,
     closed on leaving."""
 
