@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -24,10 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.roles import Role
-from kuaishu.db import utcnow
-from kuaishu.settings import get_settings
 from kuaishu.security.audit import keyed
 from kuaishu.security.models import AuditEvent, Outcome
+from kuaishu.settings import get_settings
 from kuaishu.store import storage
 from kuaishu.web.app import create_app
 from tests import factories as f

@@ -92,6 +92,9 @@ class Column:
 
     sql: str
     type: str
+    # What identifies the row when a rule names no ``row_key``: the caller's stable identity of
+    # the row (its stored key), so a row is masked alike in every version and read shape.
+    row_key: str = ROW_KEY
 
     @property
     def base_type(self) -> str:
@@ -121,10 +124,17 @@ class Column:
 
 
 def mask_sql(
-    method: MaskMethod, column_sql: str, params: Mapping[str, Any], *, column_type: str
+    method: MaskMethod,
+    column_sql: str,
+    params: Mapping[str, Any],
+    *,
+    column_type: str,
+    row_key: str | None = None,
 ) -> str:
-    """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``."""
-    column = Column(f"({column_sql})", column_type)
+    """A SELECT-list expression showing ``column_sql`` masked by ``method`` with ``params``;
+    ``row_key`` (SQL built by the caller, never user text) identifies a row for shuffle, noise
+    and date shift when the rule names none."""
+    column = Column(f"({column_sql})", column_type, row_key or ROW_KEY)
     method = MaskMethod(method)
     return _BUILDERS[method](column, parse_params(method, params))
 
@@ -179,8 +189,12 @@ def problem_text(error: ValidationError) -> str:
     return f"{name}：{gettext_(PROBLEM_MESSAGES.get(first['type'], '取值无效'))}"
 
 
-def row_key_sql(params: RowKeyed) -> str:
-    """The row's position, or a data item's value, as a quoted identifier (never pasted)."""
+def row_key_sql(params: RowKeyed, column: Column | None = None) -> str:
+    """What identifies a row: the data item the rule names, as a quoted identifier (never
+    pasted); else the caller's stable identity of the row (``column.row_key``, SQL built by the
+    caller, never user text); else the row's position."""
+    if "row_key" not in params.model_fields_set and column is not None:
+        return column.row_key
     return ROW_KEY if params.row_key == ROW_KEY else quote(params.row_key)
 
 
@@ -194,7 +208,7 @@ def _seed(params: RowKeyed, purpose: str) -> str:
 
 def _row_hash(column: Column, params: RowKeyed, purpose: str) -> str:
     """A per-row UBIGINT, stable for a row, different per column and per seed."""
-    return f"hash({row_key_sql(params)}, {_seed(params, purpose)}, {literal(column.sql)})"
+    return f"hash({row_key_sql(params, column)}, {_seed(params, purpose)}, {literal(column.sql)})"
 
 
 # Suppression ------------------------------------------------------------------------------------
@@ -291,7 +305,7 @@ def address_to_district_sql(text: str) -> str:
 def _shuffle(column: Column, params: ShuffleParams) -> str:
     """Each non-NULL value moves to the next row in a keyed pseudo-random order (the last to the
     first): a permutation of the values the window sees, with NULL cells left where they are."""
-    row_key = row_key_sql(params)
+    row_key = row_key_sql(params, column)
     order = _row_hash(column, params, "mask-shuffle")
     part = f"PARTITION BY {column.sql} IS NULL"
     window = f"({part} ORDER BY {order}, {row_key})"

@@ -59,12 +59,15 @@ def k_anonymity(
     *,
     k: int,
     masks: Mapping[str, Mask] | None = None,
+    row_key: str | None = None,
 ) -> ReleaseCheck:
     """Group ``relation`` by the released values of ``quasi_identifiers`` (``types`` gives each
-    column's DuckDB type) and count the groups under ``k`` — in one pass of the engine."""
+    column's DuckDB type) and count the groups under ``k`` — in one pass of the engine.
+    ``row_key`` identifies a row as reads do (``store.plan.row_key_sql``), so a mask drawn per
+    row is checked with the values it will be released with."""
     masks = masks or {}
     shown = [
-        masks[name].sql(quote(name), types[name]) if name in masks else quote(name)
+        masks[name].sql(quote(name), types[name], row_key) if name in masks else quote(name)
         for name in quasi_identifiers
     ]
     keys = ", ".join(

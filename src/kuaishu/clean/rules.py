@@ -81,6 +81,8 @@ class Compiled:
     checks: list[str] = field(default_factory=list)  # reason expressions over converted values
     dedupe: tuple[tuple[str, ...], str] | None = None  # (items or () for whole rows, keep)
     reads: list[Path] = field(default_factory=list)  # the files the checks read (references)
+    # Statements (SQL, bound parameters) the load runs first: the values a reference may see.
+    prepare: list[tuple[str, list[Any]]] = field(default_factory=list)
 
 
 def check_rules(
@@ -176,10 +178,11 @@ def compile_rules(
     rules: Sequence[Mapping[str, Any]],
     items: Mapping[str, str],
     *,
-    references: Mapping[str, Path] | None = None,
+    references: Mapping[tuple[str, str], str] | None = None,
 ) -> Compiled:
-    """The SQL of ``rules`` (already checked); ``references`` maps entry codes to served Parquet."""
-    out = Compiled(reads=sorted(set((references or {}).values())))
+    """The SQL of ``rules`` (already checked); ``references`` maps (entry code, column) to the
+    relation of values the reference may see (``v``), made by the load first."""
+    out = Compiled()
     texts = [name for name, kind in items.items() if kind in ("C", "M", "G")]
     for rule in rules:
         kind = rule["kind"]
@@ -212,7 +215,7 @@ def _value(item: str) -> str:
     return quote(item)
 
 
-def _check_sql(rule: Mapping[str, Any], references: Mapping[str, Path]) -> str:
+def _check_sql(rule: Mapping[str, Any], references: Mapping[tuple[str, str], str]) -> str:
     """A VARCHAR expression over the converted row: the reason the rule fails, else NULL."""
     kind = rule["kind"]
     if kind == "id_consistency":
@@ -250,12 +253,9 @@ def _check_sql(rule: Mapping[str, Any], references: Mapping[str, Path]) -> str:
             + f" || (CASE ({code}) {labels} END) || '）' END"
         )
     else:  # reference
-        path = references[str(rule["entry"])]
-        column = quote(str(rule["column"]))
-        failed = (
-            f"CAST({v} AS VARCHAR) NOT IN (SELECT CAST({column} AS VARCHAR) FROM "
-            f"read_parquet({literal(str(path))}) WHERE {column} IS NOT NULL)"
-        )
+        # A relation the load made under the reference's channel (clean.references), by name.
+        relation = references[str(rule["entry"]), str(rule["column"])]
+        failed = f"CAST({v} AS VARCHAR) NOT IN (SELECT v FROM {relation})"
         why = (
             _reason(item, "的值“")
             + f" || {shown} || "

@@ -71,8 +71,10 @@ class Mask:
     params: Mapping[str, Any]
     source: str  # "policy" (a rule), "default" (a sensitive item without a rule), "invalid"
 
-    def sql(self, column_sql: str, column_type: str) -> str:
-        return mask_sql(self.method, column_sql, self.params, column_type=column_type)
+    def sql(self, column_sql: str, column_type: str, row_key: str | None = None) -> str:
+        return mask_sql(
+            self.method, column_sql, self.params, column_type=column_type, row_key=row_key
+        )
 
     def type(self, column_type: str) -> str:
         return output_type(self.method, self.params, column_type)
@@ -214,7 +216,7 @@ def set_rules(
     """A new version of the entry's cleaning rules, used by every load from now on."""
     grant = authorize(actor, "clean.manage_rules", entry)
     items = {item.name: str(item.type_code) for item in entry_items(session, entry)}
-    found = check_rules(rules, items, _reference_columns(session, rules))
+    found = check_rules(rules, items, _reference_columns(session, actor, entry, rules))
     if found:
         raise ValidationFailed(
             "清洗规则有 {n} 处错误，未保存。",
@@ -231,49 +233,46 @@ def set_rules(
 
 
 def _reference_columns(
-    session: Session, rules: Sequence[Mapping[str, Any]]
+    session: Session, actor: Actor, entry: CatalogEntry, rules: Sequence[Mapping[str, Any]]
 ) -> dict[str, list[str]]:
-    """For each entry a ``reference`` rule names: the columns of its served version."""
-    found: dict[str, list[str]] = {}
-    for code in {str(r.get("entry")) for r in rules if r.get("kind") == "reference"}:
-        served = served_parquet(session, code)
-        if served is not None:
-            found[code] = [c["name"] for c in served[1]]
-    return found
+    """For each entry a ``reference`` rule names: the columns the rule's department may check
+    against — through that entry's channel (clean.references; refused with a 422 when not)."""
+    from kuaishu.clean import references  # it reads through share grants, which import us
 
-
-def served_parquet(session: Session, code: str) -> tuple[Path, list[dict[str, Any]]] | None:
-    """The Parquet file and schema of the version served for entry ``code``, if any."""
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.code == code))
-    if entry is None:
-        return None
-    try:
-        version = current_version(session, entry.id)
-    except NotFound:
-        return None
-    return storage.resolve(version.path) / storage.DATA_FILE, list(version.schema)
+    found = references.resolve(session, actor=actor, entry=entry, rules=rules)
+    return {code: reference.columns for code, reference in found.items()}
 
 
 def compiled_rules(session: Session, entry_id: int) -> tuple[Compiled, int] | None:
-    """The entry's cleaning rules in force, compiled for a load, and their version number."""
+    """The entry's cleaning rules in force, compiled for a load, and their version number. A
+    reference is read as the rules' author may read it now (a revoked grant fails the load)."""
+    from kuaishu.accounts.auth import actor_for
+    from kuaishu.accounts.models import User
+    from kuaishu.clean import references
+
     found = current(session, CleaningRuleSet, entry_id)
     if found is None or not found.rules:
         return None
     entry = session.get(CatalogEntry, entry_id)
     assert entry is not None
     items = {item.name: str(item.type_code) for item in entry_items(session, entry)}
-    references: dict[str, Path] = {}
-    for rule in found.rules:
-        if rule.get("kind") == "reference":
-            served = served_parquet(session, str(rule["entry"]))
-            if served is None:
-                raise ValidationFailed(
-                    "清洗规则引用的资源 {entry} 尚无已发布的数据，无法核对。",
-                    code="reference_unavailable",
-                    entry=str(rule["entry"]),
-                )
-            references[str(rule["entry"])] = served[0]
-    return compile_rules(found.rules, items, references=references), found.number
+    relations: dict[tuple[str, str], str] = {}
+    statements: list[tuple[str, list[Any]]] = []
+    files: list[Path] = []
+    if references.referenced(found.rules):
+        author = session.get(User, found.created_by) if found.created_by else None
+        actor = (
+            actor_for(author, auth_method="job")
+            if author is not None and author.is_active
+            else Actor(user_id=None, username="system", auth_method="job")
+        )
+        relations, statements, files = references.prepared(
+            session, actor=actor, entry=entry, rules=found.rules, rules_number=found.number
+        )
+    compiled = compile_rules(found.rules, items, references=relations)
+    compiled.prepare = statements
+    compiled.reads = files
+    return compiled, found.number
 
 
 NO_PARAMS = "参数应为 JSON 对象；原样显示（none）不带参数。"

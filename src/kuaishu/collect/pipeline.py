@@ -51,6 +51,7 @@ from kuaishu.store import changes, storage
 from kuaishu.store import services as versions
 from kuaishu.store.engine import confine
 from kuaishu.store.models import DatasetVersion, VersionState
+from kuaishu.store.plan import Column, row_key_sql
 
 HEARTBEAT_SECONDS = 1.0
 LEASE_WAIT_SECONDS = 600
@@ -298,6 +299,8 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
             progress.note("以下源列未映射到信息项，未加载：" + "、".join(unused))
         progress.check()
         progress.phase, progress.percent = "转换", 60
+        for statement, params in rules.prepare if rules else []:  # what references may see
+            con.execute(statement, params)
         converted = convert(
             con,
             raw,
@@ -311,7 +314,13 @@ def _load(factory: sessionmaker[Session], run_id: int, staging: Path, progress: 
         if release_plan is not None:
             quasi, k, masks = release_plan
             types = {t.name: DUCK_TYPES[t.type_code] for t in targets}
-            release = k_anonymity(con, "serve.data", quasi, types, k=k, masks=masks)
+            # Rows identified as every read identifies them, so per-row masks match the served.
+            row_key = row_key_sql(
+                [Column(name=t.name, type=types[t.name], key=t.is_key) for t in targets]
+            )
+            release = k_anonymity(
+                con, "serve.data", quasi, types, k=k, masks=masks, row_key=row_key
+            )
         remember_pseudonyms("serve.data", pseudonymised, con)
         progress.phase = "质量评估"
         quality = quality_report(

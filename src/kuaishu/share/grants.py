@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.actor import Actor
-from kuaishu.authz import Denied, authorize, check
+from kuaishu.authz import Denied, Grant, authorize, check
 from kuaishu.calendar import china_today
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.clean.models import MaskingPolicy
@@ -155,13 +155,18 @@ def served_by_grant(
     grant: ShareGrant | int,
     method: AccessMethod,
     number: int | None = None,
+    reader: Grant | None = None,
 ) -> Served:
     """What a read under ``grant`` (or the grant of that id) sees — checked afresh on every
     request: the reader's department, the grant's state and expiry, the method, the rate; then
-    only the granted fields and rows, masked for sharing with the grant's overrides."""
+    only the granted fields and rows, masked for sharing with the grant's overrides.
+    ``reader``: for a feature reading on the consuming department's behalf (a cleaning rule's
+    reference check), the role its caller authorized — it must be of that department."""
     found = _read_target(session, grant if isinstance(grant, int) else grant.id)
     grant = found.grant
-    role = authorize(actor, "share.read", grant)
+    if reader is not None and reader[0] != grant.consumer_department_id:
+        raise Denied("share.read", grant)
+    role = reader if reader is not None else authorize(actor, "share.read", grant)
     state = effective_state(grant)
     if state != GrantState.ACTIVE:
         raise GrantRefused(

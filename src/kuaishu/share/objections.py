@@ -47,9 +47,8 @@ def raise_objection(
     if not records or not description.strip():
         raise ValidationFailed("请列出有疑义的记录并说明问题。", code="objection_incomplete")
     version = current_version(session, grant.entry_id)
-    # Only the fields the grant covers: the others are not the consumer's to name, or to learn of.
-    stored = {c["name"] for c in version.schema}
-    names = stored & set(grant.fields) if grant.fields else stored
+    # Only what the grant shows can be objected to (nor is the rest of the schema told).
+    names = {c["name"] for c in version.schema if not grant.fields or c["name"] in grant.fields}
     unknown = [f for f in fields if f not in names]
     if unknown:
         raise ValidationFailed(

@@ -2,16 +2,20 @@
 database, through the same database connector the collection side uses to read departments'
 databases (SQLAlchemy; SQLite and PostgreSQL tested).
 
-Each batch is one transaction on the target: rows removed are deleted by key, rows added or
-changed are replaced by key, and the subscription's cursor is stored in ``kuaishu_sync_state``
+Each batch is one transaction on the target: rows removed are deleted by row id, rows added or
+changed are replaced by row id, and the subscription's cursor is stored in ``kuaishu_sync_state``
 in the same transaction — so a batch applied but not acknowledged (the platform died between
 the two) is recognised when it comes again and not applied twice.
+
+Rows are keyed by the feed's ``row_id`` (``kuaishu_row_id``, the table's primary key), never by
+the key columns as shown: a masked key (an ID number shown as ``520102********``) is alike for
+many people, who would overwrite each other. The key columns are ordinary columns, masked as the
+grant shows them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,9 +31,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     bindparam,
     create_engine,
+    inspect,
     make_url,
     select,
 )
@@ -44,6 +48,7 @@ from kuaishu.share.feed import Cursor, Page
 from kuaishu.store.changes import REMOVED
 
 STATE_TABLE = "kuaishu_sync_state"
+ROW_ID = "kuaishu_row_id"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
@@ -98,7 +103,8 @@ def _tables(page: Page, table: str) -> tuple[Table, Table]:
     target = Table(
         table,
         metadata,
-        *[Column(o.name, sql_type(o.type), primary_key=o.name in page.keys) for o in page.outputs],
+        Column(ROW_ID, String(64), primary_key=True),
+        *[Column(o.name, sql_type(o.type)) for o in page.outputs],
     )
     state = Table(
         STATE_TABLE,
@@ -130,7 +136,8 @@ def apply(
             )
             if done is not None and Cursor.parse(done) >= page.next_cursor:
                 return 0  # applied before; the acknowledgement was lost
-            _write(conn, target, page.keys, page.changes)
+            _check_shape(conn, table)
+            _write(conn, target, page.changes)
             if done is None:
                 conn.execute(
                     state.insert().values(
@@ -150,19 +157,28 @@ def apply(
         engine.dispose()
 
 
-def _write(conn: Any, target: Table, keys: Sequence[str], changes: list[dict[str, Any]]) -> None:
-    """Delete every changed key, then insert the rows that are there after the batch (a key
+def _check_shape(conn: Any, table: str) -> None:
+    """A table made before rows were keyed by row id cannot take the changes safely."""
+    columns = {c["name"] for c in inspect(conn).get_columns(table)}
+    if ROW_ID not in columns:
+        raise SyncFailed(
+            f"目标表 {table} 缺少行标识列 {ROW_ID}（按行标识同步，脱敏后的关键字段可能重复）："
+            "请改用新表名或删除该表后重新同步。"
+        )
+
+
+def _write(conn: Any, target: Table, changes: list[dict[str, Any]]) -> None:
+    """Delete every changed row id, then insert the rows that are there after the batch (a row
     changed in two steps of one batch ends as its last change says)."""
-    last: dict[tuple[Any, ...], dict[str, Any]] = {}
+    last: dict[str, dict[str, Any]] = {}
     for change in changes:
-        last[tuple(change["key"][k] for k in keys)] = change
+        last[change["row_id"]] = change
     if not last:
         return
-    by_key = and_(*[target.c[k] == bindparam(f"k{i}") for i, k in enumerate(keys)])
     conn.execute(
-        target.delete().where(by_key),
-        [{f"k{i}": value for i, value in enumerate(key)} for key in last],
+        target.delete().where(target.c[ROW_ID] == bindparam("row")),
+        [{"row": row_id} for row_id in last],
     )
-    rows = [c["row"] for c in last.values() if c["op"] != REMOVED]
+    rows = [{ROW_ID: row_id, **c["row"]} for row_id, c in last.items() if c["op"] != REMOVED]
     if rows:
         conn.execute(target.insert(), rows)

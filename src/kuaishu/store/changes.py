@@ -95,7 +95,7 @@ def materialize(session: Session, step: DatasetChange) -> Path:
         path = storage.resolve(step.path)
         if path.exists():
             return path
-    old, new = _versions_of(session, step)
+    old, new = versions_of(session, step)
     final, counts = _work_out(step.entry_id, step.position, old, new)
     step.path = storage.relative(final)
     step.added, step.changed, step.removed = counts
@@ -103,9 +103,10 @@ def materialize(session: Session, step: DatasetChange) -> Path:
     return final
 
 
-def _versions_of(
+def versions_of(
     session: Session, step: DatasetChange
 ) -> tuple[DatasetVersion | None, DatasetVersion]:
+    """The step's two versions (None: it started from nothing); a 410 once either is retired."""
     new = session.get(DatasetVersion, step.to_version_id)
     old = session.get(DatasetVersion, step.from_version_id) if step.from_version_id else None
     assert new is not None
@@ -159,7 +160,7 @@ def work_out_before_publishing(factory: sessionmaker[Session], entry_id: int) ->
             if v.id != dataset.current_version_id
         }
         pending = [
-            (step.id, step.position, *_versions_of(session, step))
+            (step.id, step.position, *versions_of(session, step))
             for step in _pending(session, going)
         ]
     for step_id, position, old, new in pending:

@@ -50,6 +50,15 @@ class Column:
         return self.type.startswith(NUMERIC_TYPES)
 
 
+def row_key_sql(columns: Sequence[Column]) -> str:
+    """What identifies a stored row in every version: its key columns, or — without keys — all
+    its values. Masks drawn per row (noise, date shift, shuffle order) hash this, never the
+    rowid, so a row unchanged between versions shows the same masked value in both, and the
+    change feed (which reads only the changed rows) shows what a query shows."""
+    keys = [c for c in columns if c.key] or list(columns)
+    return f"row({', '.join(c.ref for c in keys)})"
+
+
 def columns_of(schema: Sequence[dict[str, Any]]) -> list[Column]:
     return [
         Column(
@@ -65,7 +74,9 @@ def columns_of(schema: Sequence[dict[str, Any]]) -> list[Column]:
 class Shown(Protocol):
     """How a masked column shows: an expression over the stored value, and its type."""
 
-    def sql(self, column_sql: str, column_type: str) -> str: ...
+    def sql(self, column_sql: str, column_type: str, row_key: str | None = None) -> str:
+        """``row_key``: SQL identifying a row (its stored key) for masks drawn per row."""
+        ...
 
     def type(self, column_type: str) -> str: ...
 

@@ -290,11 +290,16 @@ class PlanBuilder:
     """Checks a :class:`ReadRequest` against a version's columns and makes its plan."""
 
     def __init__(
-        self, columns: Sequence[Column], *, masks: Mapping[str, Shown] | None = None
+        self,
+        columns: Sequence[Column],
+        *,
+        masks: Mapping[str, Shown] | None = None,
+        row_key: str | None = None,
     ) -> None:
         self.columns = list(columns)
         self.by_name = {c.name: c for c in columns}
         self.masks = dict(masks or {})
+        self.row_key = row_key  # SQL identifying a stored row, for masks drawn per row
 
     def column(self, name: str, parameter: str | None = None) -> Column:
         found = self.by_name.get(name)
@@ -334,7 +339,7 @@ class PlanBuilder:
         shown = mask.type(column.type)
         return Output(
             name=column.name,
-            sql=mask.sql(column.ref, column.type),
+            sql=mask.sql(column.ref, column.type, self.row_key),
             type=shown,
             item_type=column.item_type,
             text=shown == "VARCHAR",
@@ -364,7 +369,9 @@ class PlanBuilder:
             distinct=request.distinct and not request.grouped,
         )
         if request.offset > ROWS_MAX:
-            raise invalid("offset 过大（最大 {n}）。", "offset_too_large", n=ROWS_MAX, field="offset")
+            raise invalid(
+                "offset 过大（最大 {n}）。", "offset_too_large", n=ROWS_MAX, field="offset"
+            )
         if request.offset < 0:
             raise invalid(
                 "offset 应为 0 到 {n} 之间的整数。", "bad_offset", n=ROWS_MAX, field="offset"

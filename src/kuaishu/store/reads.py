@@ -32,7 +32,7 @@ from kuaishu.security.models import Outcome
 from kuaishu.settings import get_settings
 from kuaishu.store import engine, exports
 from kuaishu.store.models import DatasetChange, DatasetVersion, VersionState
-from kuaishu.store.plan import Column, Output, ReadPlan, columns_of
+from kuaishu.store.plan import Column, Output, ReadPlan, columns_of, row_key_sql
 from kuaishu.store.query import (
     CursorBinding,
     PageCursor,
@@ -71,7 +71,11 @@ class Served:
         return [c for c in stored if c.name in self.fields]
 
     def builder(self) -> PlanBuilder:
-        return PlanBuilder(self.columns, masks=self.masking.masks if self.masking else None)
+        return PlanBuilder(
+            self.columns,
+            masks=self.masking.masks if self.masking else None,
+            row_key=row_key_sql(columns_of(self.version.schema)),
+        )
 
     def plan(
         self, request: ReadRequest, *, limit_max: int | None, cursor: PageCursor | None = None
