@@ -17,6 +17,7 @@ from kuaishu.accounts.roles import Role
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.clean.services import set_policy
 from kuaishu.db import make_sessionmaker, transaction
+from kuaishu.share.grants import LIMITER
 from kuaishu.web.app import create_app
 from tests import factories as f
 from tests.functional.store.conftest import load_file, write_csv
@@ -125,3 +126,4 @@ def build_ground(
             ground.worlds[name] = World(code=code, entry_id=entry_id, rows=rows)
             ground.worlds[name].grant = ok(ground.apply(name), 201)["grant"]["id"]
         yield ground
+    LIMITER.clear()  # the next module's grants reuse these ids

@@ -144,6 +144,11 @@ class RateLimiter:
             window.append(now)
             return True
 
+    def clear(self) -> None:
+        """Forget every window (a test's databases number their grants afresh)."""
+        with self.lock:
+            self.seen.clear()
+
 
 LIMITER = RateLimiter()
 
