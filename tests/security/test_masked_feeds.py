@@ -94,9 +94,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(load_engine: Engine, module_data_dir: Path) -> Iterator[World]:
+def world(
+    load_engine: Engine, module_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     factory = make_sessionmaker(load_engine)
     with transaction(factory) as db:
+        # The receiver and sync targets are local: allowed explicitly (test-only entries).
+        f.allow_loopback(db, tmp_path_factory.getbasetemp())
         provider = f.department(db, name="省民政厅")
         consumer = f.department(db, name="省人社厅")
         cataloguer = f.user(db, roles=[Role.CATALOGUER], dept=provider)
