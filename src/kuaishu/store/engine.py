@@ -91,7 +91,7 @@ def confine(con: duckdb.DuckDBPyConnection, reach: Iterable[Path], *, lock: bool
     holds), besides the database files it has open, and loads no extension: external access off,
     which DuckDB never lets a statement turn back on, nor widen what is allowed. With ``lock`` no
     setting at all can change any more. Even an expression injected into a read then reads and
-    writes nothing else (docs/decisions/0015-parameters-and-duckdb-lockdown.md)."""
+    writes nothing else (docs/decisions/0016-parameters-and-duckdb-lockdown.md)."""
     folders: set[str] = set()
     files: set[str] = set()
     for path in reach:
