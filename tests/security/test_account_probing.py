@@ -68,8 +68,8 @@ def attempt(client: TestClient, username: str, password: str) -> tuple[int, str,
 
 
 def _csrf(client: TestClient) -> str:
-    home = client.get("/")
-    return home.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    text: str = client.get("/").text
+    return text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
 
 
 def test_a_real_and_an_unknown_name_fail_alike(

@@ -114,6 +114,8 @@ ACCOUNTS: dict[str, dict[str, set[str]]] = {
 SECURITY: dict[str, dict[str, set[str]]] = {
     "audit.read": {"any": {"security_auditor"}},
     "audit.export": {"any": {"security_auditor"}},
+    "egress.view": {"any": {"platform_operator"}},
+    "egress.manage": {"any": {"platform_operator"}},
 }
 COMPILERS = {"cataloguer", "data_officer"}
 CATALOG: dict[str, dict[str, set[str]]] = {
