@@ -346,6 +346,9 @@ PLATFORM_DUTIES: dict[Role, set[str]] = {
         "share.view",
         "share.arbitrate",
         "share.manage_grant",
+        # the outbound allow list (sources, push endpoints, sync targets) is the operator's
+        "egress.manage",
+        "egress.view",
     },
     Role.SECURITY_ADMIN: set(),
     Role.SECURITY_AUDITOR: {"audit.read", "audit.export"},

@@ -42,6 +42,7 @@ TAGS = [
     {"name": "data", "description": "数据：已发布版本的查询、下载与变更"},
     {"name": "share", "description": "共享：共享申请、授权、疑义与订阅"},
     {"name": "notifications", "description": "通知：站内消息"},
+    {"name": "security", "description": "安全：平台对外连接的允许名单"},
 ]
 
 router = APIRouter()
