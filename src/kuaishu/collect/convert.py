@@ -47,6 +47,9 @@ DATE_FORMATS = "['%Y-%m-%d', '%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日', '%Y.%m.%d'
 TIME_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y%m%d%H%M%S', '%Y年%m月%d日 %H:%M:%S', '%Y年%m月%d日%H时%M分%S秒']"
 TRUE_WORDS = "('1', 'true', 't', 'y', 'yes', '是', '真', '有')"
 FALSE_WORDS = "('0', 'false', 'f', 'n', 'no', '否', '假', '无')"
+# Decimal places an item type keeps. The cast rounds anything past them (2.5 → 3, 12.345 → 12.35),
+# so a value with a nonzero digit there does not fit the item and is quarantined instead.
+PLACES: dict[ItemType, int] = {ItemType.I: 0, ItemType.Y: 2}
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,30 @@ def _trimmed(column: str) -> str:
     )
 
 
+def _plain(text: str) -> str:
+    """A number's text without thousands separators and the yuan sign."""
+    return f"replace(replace(replace({text}, ',', ''), '，', ''), '¥', '')"
+
+
+def _rounded(item: Target, text: str, value: str) -> str | None:
+    """SQL true when the cast rounded ``text``: a nonzero digit past the item's decimal places
+    (exponent forms such as 2.55e1 are compared as numbers)."""
+    places = PLACES.get(item.type_code)
+    if places is None:
+        return None
+    plain = _plain(text)
+    past = literal(rf"\.[0-9]{{{places}}}[0-9]*[1-9][0-9]*$")
+    exponent = f"(contains(lower({plain}), 'e') AND TRY_CAST({plain} AS DOUBLE) <> {value})"
+    return f"{value} IS NOT NULL AND (regexp_matches({plain}, {past}) OR {exponent})"
+
+
 def _converted(item: Target, text: str) -> str:
     """SQL converting the trimmed text ``text`` to ``item``'s type; NULL when it cannot."""
     kind = item.type_code
     if kind in (ItemType.C, ItemType.M, ItemType.G):
         return text
     if kind in (ItemType.N, ItemType.B, ItemType.F, ItemType.I, ItemType.Y):
-        plain = f"replace(replace(replace({text}, ',', ''), '，', ''), '¥', '')"
-        return f"TRY_CAST({plain} AS {DUCK_TYPES[kind]})"
+        return f"TRY_CAST({_plain(text)} AS {DUCK_TYPES[kind]})"
     if kind == ItemType.D:
         return f"COALESCE(TRY_CAST({text} AS DATE), TRY_STRPTIME({text}, {DATE_FORMATS})::DATE)"
     if kind == ItemType.T:
@@ -109,6 +128,16 @@ def _problems(item: Target, column: str, text: str, value: str) -> list[str]:
             + literal(f"”不是有效的{TYPE_WORDS[item.type_code]}")
         )
         found.append(f"CASE WHEN {text} IS NOT NULL AND {value} IS NULL THEN {reason} END")
+        rounded = _rounded(item, text, value)
+        if rounded is not None:
+            places = PLACES[item.type_code]
+            kept = "不能有小数" if places == 0 else f"最多 {places} 位小数"
+            reason = (
+                literal(f"{label}的值“")
+                + f" || left({text}, 40) || "
+                + literal(f"”会被舍入：{TYPE_WORDS[item.type_code]}{kept}")
+            )
+            found.append(f"CASE WHEN {rounded} THEN {reason} END")
     elif item.length:
         reason = literal(f"{label}超过长度 {item.length}")
         found.append(f"CASE WHEN length({text}) > {item.length} THEN {reason} END")

@@ -1,0 +1,123 @@
+"""Values are never changed silently: a decimal given to an integer or money item, and a key given
+twice, go to the quarantine with a reason instead of being rounded or served twice. Counts are made
+independently from the source file with the csv module."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy.orm import Session, sessionmaker
+
+from kuaishu.catalog.models import CatalogEntry
+from kuaishu.collect.enums import RunStatus
+from kuaishu.collect.jobs import InlineRunner
+from kuaishu.collect.models import LoadRun
+from kuaishu.collect.services import queue_load
+from kuaishu.db import transaction
+from kuaishu.store import storage
+from tests.samples import sample, uses
+from tests.unit.collect.sources_support import Setup, get_run, make_entry, rows
+
+STATIONS = sample("cnemc_stations_gbk.csv")
+
+
+def load_upload(factory: sessionmaker[Session], setup: Setup, path: Path) -> LoadRun:
+    """Load a copy of the file ``path`` (an upload is moved into its run) into the entry through
+    the real pipeline; the finished run."""
+    upload = storage.data_root() / "uploads" / path.name
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, upload)
+    with transaction(factory) as session:
+        run = queue_load(
+            session,
+            actor=setup.actor,
+            entry=session.get_one(CatalogEntry, setup.entry_id),
+            upload=upload,
+            filename=path.name,
+        )
+        run_id = run.id
+    InlineRunner(factory).submit(run_id)
+    return get_run(factory, run_id)
+
+
+def quarantined(run: LoadRun) -> list[dict[str, Any]]:
+    """The run's quarantined rows: source line, reason and the source columns as read."""
+    path = storage.run_dir(run.id) / storage.QUARANTINE_FILE
+    if not path.exists():
+        return []
+    with duckdb.connect() as con:
+        cursor = con.execute(f"SELECT * FROM read_parquet('{path}') ORDER BY _line")  # noqa: S608
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def has_places_past(text: str, places: int) -> bool:
+    """Whether the decimal text has a nonzero digit past ``places`` decimal places."""
+    fraction = text.strip().partition(".")[2]
+    return any(d != "0" for d in fraction[places:])
+
+
+@uses(STATIONS)
+def test_decimal_longitudes_into_an_integer_item_are_quarantined_not_rounded(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    with STATIONS.open(encoding="gbk", newline="") as fh:
+        source = list(csv.DictReader(fh))
+    fractional = {
+        line: row for line, row in enumerate(source, start=2) if has_places_past(row["经度"], 0)
+    }
+    assert 0 < len(fractional) < len(source)
+    setup = make_entry(factory, [("监测点编码", "C"), ("经度", "I"), ("纬度", "N")])
+    run = load_upload(factory, setup, STATIONS)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert run.rows_read == len(source)
+    assert run.rows_quarantined == len(fractional)
+    assert run.rows_loaded == len(source) - len(fractional)
+    bad = quarantined(run)
+    assert {r["_line"] for r in bad} == set(fractional)
+    for row in bad:
+        text = fractional[row["_line"]]["经度"]
+        assert row["经度"] == text
+        assert f"信息项“经度”（源列“经度”）的值“{text}”会被舍入" in row["_reason"]
+    # What is served is the file's whole numbers, unchanged.
+    served = {r[0]: r[1] for r in rows(factory, setup.entry_id)}
+    whole = {
+        r["监测点编码"]: int(r["经度"]) if r["经度"].strip() else None
+        for r in source
+        if not has_places_past(r["经度"], 0)
+    }
+    assert served == whole
+
+
+def test_money_with_three_decimals_is_quarantined_and_two_decimals_kept_exactly(
+    factory: sessionmaker[Session], data_dir: Path, tmp_path: Path
+) -> None:
+    amounts = ["12.345", "12.34", "0.10", "1,234.50", "7", "99.999", "3.120", "-0.005", "2.5e0"]
+    path = tmp_path / "fees.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["编号", "金额"])
+        writer.writerows([[str(i), amount] for i, amount in enumerate(amounts, start=1)])
+    with path.open(encoding="utf-8", newline="") as fh:
+        source = list(csv.DictReader(fh))
+    expected_bad = {
+        int(r["编号"]) for r in source if has_places_past(r["金额"].replace(",", ""), 2)
+    }
+    assert expected_bad == {1, 6, 8}
+    setup = make_entry(factory, [("编号", "I"), ("金额", "Y")])
+    run = load_upload(factory, setup, path)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert (run.rows_loaded, run.rows_quarantined) == (len(source) - 3, 3)
+    bad = quarantined(run)
+    assert {int(r["编号"]) for r in bad} == expected_bad
+    for row in bad:
+        assert re.search(
+            r"信息项“金额”（源列“金额”）的值“.+”会被舍入：金额最多 2 位小数", row["_reason"]
+        )
+    kept = {number: str(amount) for number, amount in rows(factory, setup.entry_id)}
+    assert kept == {2: "12.34", 3: "0.10", 4: "1234.50", 5: "7.00", 7: "3.12", 9: "2.50"}
