@@ -199,6 +199,7 @@ def convert(
     reasons = f"CASE WHEN _typed IS NOT NULL THEN _typed ELSE NULLIF(concat_ws('；', {', '.join(checks[1:] or ['NULL'])}), '') END"
     con.execute(f"CREATE TABLE checked AS SELECT *, {reasons} AS _reason FROM ({converted})")
     duplicates = _dedupe(con, targets, rules)
+    _unique_keys(con, targets)
     names = ", ".join(quote(t.name) for t in targets)
     con.execute(f"CREATE TABLE serve.data AS SELECT {names} FROM checked WHERE _reason IS NULL")
     bad = int(con.execute("SELECT count(*) FROM checked WHERE _reason IS NOT NULL").fetchone()[0])  # type: ignore[index]
@@ -239,6 +240,36 @@ def _dedupe(con: duckdb.DuckDBPyConnection, targets: list[Target], rules: Compil
     found = int(con.execute("SELECT count(*) FROM duplicate WHERE _n > 1").fetchone()[0])  # type: ignore[index]
     con.execute("DROP TABLE duplicate")
     return found
+
+
+def _unique_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
+    """Quarantine every row whose key (the key items together) another kept row also has: with
+    no de-duplication rule saying which one wins, none of them is served in its place."""
+    keys = [t.name for t in targets if t.is_key]
+    if not keys:
+        return
+    columns = ", ".join(quote(name) for name in keys)
+    value = " || '，' || ".join(f"CAST(d.{quote(name)} AS VARCHAR)" for name in keys)
+    reason = (
+        literal(f"关键字段（{'、'.join(keys)}）的值“")
+        + f" || left({value}, 80) || "
+        + literal("”重复，共 ")
+        + " || d._count || "
+        + literal(" 行（第 ")
+        + " || d._lines || CASE WHEN d._count > 5 THEN ' 等' ELSE '' END || "
+        + literal(" 行），去重规则未指明保留哪一行")
+    )
+    con.execute(
+        f"CREATE TABLE duplicate AS WITH repeated AS (SELECT {columns}, count(*) AS _count, "
+        f"array_to_string(list(_line ORDER BY _line)[1:5], '、') AS _lines "
+        f"FROM checked WHERE _reason IS NULL GROUP BY {columns} HAVING count(*) > 1) "
+        f"SELECT c._rid, {', '.join('r.' + quote(n) for n in keys)}, r._count, r._lines "
+        f"FROM checked c JOIN repeated r USING ({columns}) WHERE c._reason IS NULL"
+    )
+    con.execute(
+        f"UPDATE checked SET _reason = {reason} FROM duplicate d WHERE d._rid = checked._rid"
+    )
+    con.execute("DROP TABLE duplicate")
 
 
 def index_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:

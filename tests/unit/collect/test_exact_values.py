@@ -14,12 +14,14 @@ import duckdb
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.catalog.models import CatalogEntry
+from kuaishu.clean.services import set_rules
 from kuaishu.collect.enums import RunStatus
 from kuaishu.collect.jobs import InlineRunner
 from kuaishu.collect.models import LoadRun
 from kuaishu.collect.services import queue_load
 from kuaishu.db import transaction
 from kuaishu.store import storage
+from tests import factories
 from tests.samples import sample, uses
 from tests.unit.collect.sources_support import Setup, get_run, make_entry, rows
 
@@ -121,3 +123,61 @@ def test_money_with_three_decimals_is_quarantined_and_two_decimals_kept_exactly(
         )
     kept = {number: str(amount) for number, amount in rows(factory, setup.entry_id)}
     assert kept == {2: "12.34", 3: "0.10", 4: "1234.50", 5: "7.00", 7: "3.12", 9: "2.50"}
+
+
+def _stations() -> list[dict[str, str]]:
+    with STATIONS.open(encoding="gbk", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@uses(STATIONS)
+def test_duplicate_keys_are_quarantined_with_the_lines_they_share(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    source = _stations()
+    lines: dict[str, list[int]] = {}
+    for line, row in enumerate(source, start=2):
+        lines.setdefault(row["监测点名称"].strip(), []).append(line)
+    repeated = {name: found for name, found in lines.items() if len(found) > 1}
+    assert repeated and "" not in lines
+    setup = make_entry(factory, [("监测点名称", "C"), ("城市", "C")], keys=("监测点名称",))
+    run = load_upload(factory, setup, STATIONS)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    expected = sum(len(found) for found in repeated.values())
+    assert (run.rows_loaded, run.rows_quarantined) == (len(source) - expected, expected)
+    bad = quarantined(run)
+    assert len(bad) == expected
+    for row in bad:
+        name = row["监测点名称"]
+        found = repeated[name]
+        assert row["_line"] in found
+        shown = "、".join(str(n) for n in found[:5]) + (" 等" if len(found) > 5 else "")
+        assert row["_reason"] == (
+            f"关键字段（监测点名称）的值“{name}”重复，共 {len(found)} 行（第 {shown} 行），"
+            "去重规则未指明保留哪一行"
+        )
+    served_names = [r[0] for r in rows(factory, setup.entry_id)]
+    assert len(served_names) == len(set(served_names)) == len(lines) - len(repeated)
+
+
+@uses(STATIONS)
+def test_a_dedupe_rule_on_the_key_says_which_duplicate_is_served(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    source = _stations()
+    first: dict[str, str] = {}
+    for row in source:
+        first.setdefault(row["监测点名称"].strip(), row["城市"].strip())
+    setup = make_entry(factory, [("监测点名称", "C"), ("城市", "C")], keys=("监测点名称",))
+    with transaction(factory) as session:
+        set_rules(
+            session,
+            actor=factories.ROOT,
+            entry=session.get_one(CatalogEntry, setup.entry_id),
+            rules=[{"kind": "dedupe", "by": ["监测点名称"], "keep": "first"}],
+        )
+    run = load_upload(factory, setup, STATIONS)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert run.rows_loaded == len(first)
+    assert run.rows_quarantined == 0
+    assert dict(rows(factory, setup.entry_id)) == first
