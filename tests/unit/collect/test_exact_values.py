@@ -11,19 +11,32 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuaishu.catalog.models import CatalogEntry
 from kuaishu.clean.services import set_rules
-from kuaishu.collect.enums import RunStatus
+from kuaishu.collect.enums import RunStatus, SourceKind
 from kuaishu.collect.jobs import InlineRunner
 from kuaishu.collect.models import LoadRun
 from kuaishu.collect.services import queue_load
 from kuaishu.db import transaction
+from kuaishu.errors import AppError
+from kuaishu.store import services as versions
 from kuaishu.store import storage
 from tests import factories
 from tests.samples import sample, uses
-from tests.unit.collect.sources_support import Setup, get_run, make_entry, rows
+from tests.unit.collect.sources_support import (
+    Reply,
+    Seen,
+    Setup,
+    add_source,
+    get_run,
+    load,
+    make_entry,
+    rows,
+    serve,
+)
 
 STATIONS = sample("cnemc_stations_gbk.csv")
 
@@ -181,3 +194,56 @@ def test_a_dedupe_rule_on_the_key_says_which_duplicate_is_served(
     assert run.rows_loaded == len(first)
     assert run.rows_quarantined == 0
     assert dict(rows(factory, setup.entry_id)) == first
+
+
+PEOPLE = [{"编号": i, "单位代码": f"{i:06d}"} for i in range(1, 8)]
+
+
+def test_an_api_that_repeats_its_page_is_stopped_not_loaded_again(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    def ignores_paging(_seen: Seen) -> Reply:
+        return Reply(body={"data": PEOPLE[:3]})
+
+    setup = make_entry(factory, [("编号", "I"), ("单位代码", "C")])
+    with serve(ignores_paging) as server:
+        paging = {"type": "page", "size": 3}
+        config = {"url": server.url, "records_path": "data", "paging": paging, "max_pages": 5}
+        source_id = add_source(factory, setup, SourceKind.HTTP_API, config)
+        run = load(factory, setup, source_id)
+    assert run.status == RunStatus.FAILED
+    assert run.error_code == "source_page_repeated"
+    assert "第 2 页返回的记录与第 1 页完全相同" in (run.error_message or "")
+    assert len(server.seen) == 2  # stopped at the first repeat, not at max_pages
+    assert run.rows_loaded in (None, 0)
+    with transaction(factory) as session, pytest.raises(AppError):
+        versions.current_version(session, setup.entry_id)
+
+
+def test_an_api_pages_until_a_short_page_when_pages_differ(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    def pages(seen: Seen) -> Reply:
+        start = (int(seen.query["page"]) - 1) * 3
+        return Reply(body={"data": PEOPLE[start : start + 3]})
+
+    setup = make_entry(factory, [("编号", "I"), ("单位代码", "C")])
+    with serve(pages) as server:
+        config = {"url": server.url, "records_path": "data", "paging": {"type": "page", "size": 3}}
+        run = load(factory, setup, add_source(factory, setup, SourceKind.HTTP_API, config))
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert rows(factory, setup.entry_id) == [(r["编号"], r["单位代码"]) for r in PEOPLE]
+
+
+def test_the_api_connector_finds_the_records_list_by_itself(
+    factory: sessionmaker[Session], data_dir: Path
+) -> None:
+    body = {"code": 0, "msg": "成功", "data": {"total": 7, "tags": ["a"], "rows": PEOPLE}}
+    setup = make_entry(factory, [("编号", "I"), ("单位代码", "C")])
+    with serve(lambda _seen: Reply(body=body)) as server:
+        run = load(
+            factory, setup, add_source(factory, setup, SourceKind.HTTP_API, {"url": server.url})
+        )
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert rows(factory, setup.entry_id) == [(r["编号"], r["单位代码"]) for r in PEOPLE]
+    assert any("data.rows" in line["message"] for line in run.log)
