@@ -259,17 +259,27 @@ def _unique_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
         + " || d._lines || CASE WHEN d._count > 5 THEN ' 等' ELSE '' END || "
         + literal(" 行），去重规则未指明保留哪一行")
     )
+    # Counted first, so the lines are listed for the repeated keys only, not for every row.
     con.execute(
-        f"CREATE TABLE duplicate AS WITH repeated AS (SELECT {columns}, count(*) AS _count, "
-        f"array_to_string(list(_line ORDER BY _line)[1:5], '、') AS _lines "
+        f"CREATE TABLE duplicate AS WITH repeated AS (SELECT {columns}, count(*) AS _count "
         f"FROM checked WHERE _reason IS NULL GROUP BY {columns} HAVING count(*) > 1) "
-        f"SELECT c._rid, {', '.join('r.' + quote(n) for n in keys)}, r._count, r._lines "
+        f"SELECT c._rid, c._line, {', '.join('r.' + quote(n) for n in keys)}, r._count "
         f"FROM checked c JOIN repeated r USING ({columns}) WHERE c._reason IS NULL"
+    )
+    con.execute(
+        f"CREATE TABLE duplicate_lines AS SELECT {columns}, "
+        f"array_to_string(list(_line ORDER BY _line)[1:5], '、') AS _lines "
+        f"FROM duplicate GROUP BY {columns}"
+    )
+    con.execute(
+        f"ALTER TABLE duplicate ADD COLUMN _lines VARCHAR; "
+        f"UPDATE duplicate SET _lines = l._lines FROM duplicate_lines l "
+        f"WHERE {' AND '.join(f'l.{quote(n)} = duplicate.{quote(n)}' for n in keys)}"
     )
     con.execute(
         f"UPDATE checked SET _reason = {reason} FROM duplicate d WHERE d._rid = checked._rid"
     )
-    con.execute("DROP TABLE duplicate")
+    con.execute("DROP TABLE duplicate; DROP TABLE duplicate_lines")
 
 
 def index_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
