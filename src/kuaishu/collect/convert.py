@@ -47,6 +47,9 @@ DATE_FORMATS = "['%Y-%m-%d', '%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日', '%Y.%m.%d'
 TIME_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y%m%d%H%M%S', '%Y年%m月%d日 %H:%M:%S', '%Y年%m月%d日%H时%M分%S秒']"
 TRUE_WORDS = "('1', 'true', 't', 'y', 'yes', '是', '真', '有')"
 FALSE_WORDS = "('0', 'false', 'f', 'n', 'no', '否', '假', '无')"
+# Decimal places an item type keeps. The cast rounds anything past them (2.5 → 3, 12.345 → 12.35),
+# so a value with a nonzero digit there does not fit the item and is quarantined instead.
+PLACES: dict[ItemType, int] = {ItemType.I: 0, ItemType.Y: 2}
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,30 @@ def _trimmed(column: str) -> str:
     )
 
 
+def _plain(text: str) -> str:
+    """A number's text without thousands separators and the yuan sign."""
+    return f"replace(replace(replace({text}, ',', ''), '，', ''), '¥', '')"
+
+
+def _rounded(item: Target, text: str, value: str) -> str | None:
+    """SQL true when the cast rounded ``text``: a nonzero digit past the item's decimal places
+    (exponent forms such as 2.55e1 are compared as numbers)."""
+    places = PLACES.get(item.type_code)
+    if places is None:
+        return None
+    plain = _plain(text)
+    past = literal(rf"\.[0-9]{{{places}}}[0-9]*[1-9][0-9]*$")
+    exponent = f"(contains(lower({plain}), 'e') AND TRY_CAST({plain} AS DOUBLE) <> {value})"
+    return f"{value} IS NOT NULL AND (regexp_matches({plain}, {past}) OR {exponent})"
+
+
 def _converted(item: Target, text: str) -> str:
     """SQL converting the trimmed text ``text`` to ``item``'s type; NULL when it cannot."""
     kind = item.type_code
     if kind in (ItemType.C, ItemType.M, ItemType.G):
         return text
     if kind in (ItemType.N, ItemType.B, ItemType.F, ItemType.I, ItemType.Y):
-        plain = f"replace(replace(replace({text}, ',', ''), '，', ''), '¥', '')"
-        return f"TRY_CAST({plain} AS {DUCK_TYPES[kind]})"
+        return f"TRY_CAST({_plain(text)} AS {DUCK_TYPES[kind]})"
     if kind == ItemType.D:
         return f"COALESCE(TRY_CAST({text} AS DATE), TRY_STRPTIME({text}, {DATE_FORMATS})::DATE)"
     if kind == ItemType.T:
@@ -109,6 +128,16 @@ def _problems(item: Target, column: str, text: str, value: str) -> list[str]:
             + literal(f"”不是有效的{TYPE_WORDS[item.type_code]}")
         )
         found.append(f"CASE WHEN {text} IS NOT NULL AND {value} IS NULL THEN {reason} END")
+        rounded = _rounded(item, text, value)
+        if rounded is not None:
+            places = PLACES[item.type_code]
+            kept = "不能有小数" if places == 0 else f"最多 {places} 位小数"
+            reason = (
+                literal(f"{label}的值“")
+                + f" || left({text}, 40) || "
+                + literal(f"”会被舍入：{TYPE_WORDS[item.type_code]}{kept}")
+            )
+            found.append(f"CASE WHEN {rounded} THEN {reason} END")
     elif item.length:
         reason = literal(f"{label}超过长度 {item.length}")
         found.append(f"CASE WHEN length({text}) > {item.length} THEN {reason} END")
@@ -170,6 +199,7 @@ def convert(
     reasons = f"CASE WHEN _typed IS NOT NULL THEN _typed ELSE NULLIF(concat_ws('；', {', '.join(checks[1:] or ['NULL'])}), '') END"
     con.execute(f"CREATE TABLE checked AS SELECT *, {reasons} AS _reason FROM ({converted})")
     duplicates = _dedupe(con, targets, rules)
+    _unique_keys(con, targets)
     names = ", ".join(quote(t.name) for t in targets)
     con.execute(f"CREATE TABLE serve.data AS SELECT {names} FROM checked WHERE _reason IS NULL")
     bad = int(con.execute("SELECT count(*) FROM checked WHERE _reason IS NOT NULL").fetchone()[0])  # type: ignore[index]
@@ -210,6 +240,46 @@ def _dedupe(con: duckdb.DuckDBPyConnection, targets: list[Target], rules: Compil
     found = int(con.execute("SELECT count(*) FROM duplicate WHERE _n > 1").fetchone()[0])  # type: ignore[index]
     con.execute("DROP TABLE duplicate")
     return found
+
+
+def _unique_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
+    """Quarantine every row whose key (the key items together) another kept row also has: with
+    no de-duplication rule saying which one wins, none of them is served in its place."""
+    keys = [t.name for t in targets if t.is_key]
+    if not keys:
+        return
+    columns = ", ".join(quote(name) for name in keys)
+    value = " || '，' || ".join(f"CAST(d.{quote(name)} AS VARCHAR)" for name in keys)
+    reason = (
+        literal(f"关键字段（{'、'.join(keys)}）的值“")
+        + f" || left({value}, 80) || "
+        + literal("”重复，共 ")
+        + " || d._count || "
+        + literal(" 行（第 ")
+        + " || d._lines || CASE WHEN d._count > 5 THEN ' 等' ELSE '' END || "
+        + literal(" 行），去重规则未指明保留哪一行")
+    )
+    # Counted first, so the lines are listed for the repeated keys only, not for every row.
+    con.execute(
+        f"CREATE TABLE duplicate AS WITH repeated AS (SELECT {columns}, count(*) AS _count "
+        f"FROM checked WHERE _reason IS NULL GROUP BY {columns} HAVING count(*) > 1) "
+        f"SELECT c._rid, c._line, {', '.join('r.' + quote(n) for n in keys)}, r._count "
+        f"FROM checked c JOIN repeated r USING ({columns}) WHERE c._reason IS NULL"
+    )
+    con.execute(
+        f"CREATE TABLE duplicate_lines AS SELECT {columns}, "
+        f"array_to_string(list(_line ORDER BY _line)[1:5], '、') AS _lines "
+        f"FROM duplicate GROUP BY {columns}"
+    )
+    con.execute(
+        f"ALTER TABLE duplicate ADD COLUMN _lines VARCHAR; "
+        f"UPDATE duplicate SET _lines = l._lines FROM duplicate_lines l "
+        f"WHERE {' AND '.join(f'l.{quote(n)} = duplicate.{quote(n)}' for n in keys)}"
+    )
+    con.execute(
+        f"UPDATE checked SET _reason = {reason} FROM duplicate d WHERE d._rid = checked._rid"
+    )
+    con.execute("DROP TABLE duplicate; DROP TABLE duplicate_lines")
 
 
 def index_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:

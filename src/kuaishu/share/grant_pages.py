@@ -31,7 +31,13 @@ from kuaishu.web.templating import render
 
 router = APIRouter(prefix="/share", include_in_schema=False)
 
-DOWNLOADS = (("csv", "CSV"), ("xlsx", "Excel"), ("json", "JSON"))
+# (format, extra query, label): the CSV for Excel (BOM, formula guard) beside the exact CSV.
+DOWNLOADS = (
+    ("csv", "&variant=excel", "CSV (Excel)"),
+    ("csv", "", "CSV"),
+    ("xlsx", "", "Excel"),
+    ("json", "", "JSON"),
+)
 
 
 @router.get("/grants")

@@ -35,7 +35,7 @@ from kuaishu.share.schemas import (
     RenewIn,
 )
 from kuaishu.store import reads
-from kuaishu.store.exports import Format, content_disposition
+from kuaishu.store.exports import Format, Variant, content_disposition
 from kuaishu.store.routes import (
     PurposeDep,
     ReadDep,
@@ -346,6 +346,12 @@ def download(
     read: ReadDep,
     purpose: PurposeDep,
     bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM")] = False,
+    variant: Annotated[
+        Variant | None,
+        Query(
+            description="excel：供 Excel 打开的 CSV（加 BOM，以 = + - @ 开头的表头与文本前加单引号）"
+        ),
+    ] = None,
 ) -> StreamingResponse:
     found = reads.download(
         db,
@@ -354,6 +360,7 @@ def download(
         request=read,
         fmt=fmt,
         bom=bom,
+        variant=variant,
         purpose=purpose,
         locate=_locate(db, actor, grant_id, AccessMethod.DOWNLOAD),
     )

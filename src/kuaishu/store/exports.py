@@ -4,10 +4,18 @@ CSV, JSON, JSON Lines and filtered Parquet are written by DuckDB's own writers (
 into a temporary file that is then streamed and deleted — about ten times faster than encoding
 in Python. XML and XLSX are encoded from Arrow record batches; XLSX goes through xlsxwriter's
 constant-memory mode. Nothing is ever held whole in memory.
+
+Every format returns the stored values exactly (ADR 0009): the CSV is DuckDB's, byte for byte, with
+no BOM and no formula guard; XLSX text is written as text cells (never a formula, no apostrophe)
+and whole numbers past 15 digits as text. The "Excel" CSV (``variant=excel``) is the one that
+changes what it writes: a BOM, and a quote before header names and text cells a spreadsheet would
+run as a formula.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 import tempfile
@@ -25,13 +33,15 @@ import xlsxwriter
 
 from kuaishu.collect.raw import quote
 from kuaishu.store import engine, storage
-from kuaishu.store.plan import TABLE, Output, ReadPlan
+from kuaishu.store.plan import FORMULA_CHARS, TABLE, Output, ReadPlan
 
 CHUNK = 1 << 20
 BOM = b"\xef\xbb\xbf"
 # Excel's last row is 1,048,576; one is the header. Past it the rows continue on a new sheet.
 SHEET_ROWS = 1_048_575
 SHEET_NAME = "数据"
+# Excel keeps 15 significant digits of a number: a longer whole number (an ID) is written as text.
+EXACT_DIGITS = 15
 
 
 class Format(StrEnum):
@@ -41,6 +51,12 @@ class Format(StrEnum):
     XML = "xml"
     XLSX = "xlsx"
     PARQUET = "parquet"
+
+
+class Variant(StrEnum):
+    """A named way of writing a format for one program: ``excel`` is the CSV for Excel."""
+
+    EXCEL = "excel"
 
 
 MEDIA_TYPES = {
@@ -57,8 +73,6 @@ COPY_OPTIONS = {
     Format.JSONL: "FORMAT json",
     Format.PARQUET: "FORMAT parquet, COMPRESSION zstd",
 }
-# Spreadsheet formats get formula neutralisation, in the SQL of the plan.
-SPREADSHEETS = frozenset({Format.CSV, Format.XLSX})
 
 
 def content_disposition(filename: str, fallback: str) -> str:
@@ -85,15 +99,34 @@ def read_chunks(path: Path) -> Iterator[bytes]:
             yield block
 
 
-def chunks(fmt: Format, folder: str, plan: ReadPlan, *, bom: bool = False) -> Iterator[bytes]:
-    """The download of ``plan`` over the version in ``folder`` as ``fmt``."""
+def chunks(
+    fmt: Format,
+    folder: str,
+    plan: ReadPlan,
+    *,
+    bom: bool = False,
+    variant: Variant | None = None,
+) -> Iterator[bytes]:
+    """The download of ``plan`` over the version in ``folder`` as ``fmt`` (``variant`` applies to
+    CSV only)."""
     if fmt == Format.PARQUET and _whole(plan, folder):
         return read_chunks(storage.resolve(folder) / storage.DATA_FILE)
     if fmt == Format.XML:
         return xml_chunks(folder, plan)
     if fmt == Format.XLSX:
         return xlsx_chunks(folder, plan)
-    return copied(folder, plan, COPY_OPTIONS[fmt], fmt in SPREADSHEETS, BOM if bom else b"")
+    if fmt == Format.CSV and variant == Variant.EXCEL:
+        options = COPY_OPTIONS[fmt].replace(", HEADER", ", HEADER false")
+        return copied(folder, plan, options, True, BOM + excel_header(plan.names))
+    return copied(folder, plan, COPY_OPTIONS[fmt], False, BOM if bom else b"")
+
+
+def excel_header(names: list[str]) -> bytes:
+    """The Excel CSV's header line, with the cells' formula guard on each name."""
+    line = io.StringIO()
+    guarded = ["'" + name if name.startswith(FORMULA_CHARS) else name for name in names]
+    csv.writer(line, lineterminator="\n").writerow(guarded)
+    return line.getvalue().encode()
 
 
 def _whole(plan: ReadPlan, folder: str) -> bool:
@@ -201,6 +234,8 @@ def _cell_writers(book: Any, outputs: tuple[Output, ...]) -> list[Writer]:
         return ws.write_string(r, c, v if isinstance(v, str) else str(v))
 
     def number(ws: Any, r: int, c: int, v: Any) -> object:
+        if isinstance(v, int | Decimal) and len(str(abs(v)).replace(".", "")) > EXACT_DIGITS:
+            return ws.write_string(r, c, str(v))  # a number would lose digits
         return ws.write_number(r, c, float(v) if isinstance(v, Decimal) else v)
 
     def when(ws: Any, r: int, c: int, v: Any) -> object:
@@ -248,7 +283,7 @@ def write_xlsx(folder: str, plan: ReadPlan, target: Path) -> int:
     row, written = 0, 0
     cur = engine.cursor(folder)
     try:
-        for batch in engine.batches(cur, plan.select(formula_safe=True)):
+        for batch in engine.batches(cur, plan.select()):
             columns = [column.to_pylist() for column in batch.columns]
             for values in zip(*columns, strict=True):
                 if row == SHEET_ROWS:

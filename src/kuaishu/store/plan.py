@@ -25,6 +25,7 @@ ROW_ALIAS = '"__ks_rowid"'  # the rowid under a name no output can take (outputs
 NUMERIC_TYPES = ("DOUBLE", "BIGINT", "INTEGER", "HUGEINT", "FLOAT", "DECIMAL")
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
 FORMULA_STARTS = "('=', '+', '-', '@', chr(9), chr(13))"
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")  # the same, for text written in Python
 
 
 @dataclass(frozen=True)

@@ -441,6 +441,7 @@ def download(
     request: ReadRequest,
     fmt: exports.Format,
     bom: bool = False,
+    variant: exports.Variant | None = None,
     purpose: str | None = None,
     channel: Channel | None = None,
     locate: Locate | None = None,
@@ -466,7 +467,13 @@ def download(
         "data.download",
         target,
         purpose,
-        {**described, "format": str(fmt), "rows": rows, "rows_exact": exact},
+        {
+            **described,
+            "format": str(fmt),
+            **({"variant": str(variant)} if variant else {}),
+            "rows": rows,
+            "rows_exact": exact,
+        },
     )
     stamp = datetime.now().strftime("%Y%m%d")
     name = f"{target.entry.name}_v{target.version.number}_{stamp}.{fmt}"
@@ -475,7 +482,9 @@ def download(
         filename=name,
         fallback=fallback,
         media_type=exports.MEDIA_TYPES[fmt],
-        body=exports.chunks(fmt, target.version.path, plan, bom=bom and fmt == exports.Format.CSV),
+        body=exports.chunks(
+            fmt, target.version.path, plan, bom=bom and fmt == exports.Format.CSV, variant=variant
+        ),
         cut_short=_cut_short(actor, target, purpose, fmt, rows),
     )
 

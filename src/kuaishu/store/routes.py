@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kuaishu.clean.services import Channel
 from kuaishu.errors import NotFound
 from kuaishu.store import reads
-from kuaishu.store.exports import Format, content_disposition
+from kuaishu.store.exports import Format, Variant, content_disposition
 from kuaishu.store.query import ReadRequest, Total, names
 from kuaishu.store.schemas import DictionaryOut, LookupIn, QueryOut, RowsOut, Shape
 from kuaishu.web.deps import CurrentActor, SessionDep
@@ -41,6 +41,7 @@ RESERVED = frozenset(
         "shape",
         "purpose",
         "bom",
+        "variant",
         "channel",
         "version",
     }
@@ -322,17 +323,25 @@ def download(
     read: ReadDep,
     purpose: PurposeDep,
     bom: Annotated[bool, Query(description="CSV 加 UTF-8 BOM，便于 Excel 直接打开")] = False,
+    variant: Annotated[
+        Variant | None,
+        Query(
+            description="excel：供 Excel 打开的 CSV（加 BOM，以 = + - @ 开头的表头与文本前加单引号）"
+        ),
+    ] = None,
     channel: ChannelParam = None,
     version: VersionParam = None,
 ) -> StreamingResponse:
     """下载所服务版本，筛选、字段、排序与查询接口相同（不分页时为全部行），边生成边传输。
 
-    - `csv`：UTF-8，`bom=1` 加 BOM 供 Excel 打开；`json`：对象数组；`jsonl`：每行一个对象；
+    - `csv`：UTF-8，原样返回存储的值（无 BOM、不加单引号）；`variant=excel` 为供 Excel 打开的
+      CSV（加 BOM，以 `= + - @`、制表符或回车开头的表头与文本前加单引号，防止公式注入）；
+      `bom=1` 只加 BOM。`json`：对象数组；`jsonl`：每行一个对象；
       `xml`：`<dataset><fields/><rows><row><字段名>值</字段名>…</row></rows></dataset>`，
       字段名不是合法 XML 名称时字符替换为 `_`，对照见 `<fields>`；空值为 `xsi:nil="true"`。
     - `xlsx`：超过 Excel 的 1,048,575 行数据时，续写到新工作表“数据2”“数据3”…。
     - `parquet`：不筛选时直接传输存储的版本文件。
-    - CSV 与 XLSX 中以 `= + - @`、制表符或回车开头的文本前加单引号，防止公式注入。
+    - XLSX 中文本一律写为文本单元格（不会成为公式，也不加单引号），超过 15 位的整数写为文本。
     - 文件名为中文（RFC 6266 `filename*`），并附 ASCII 备用名。下载在传输开始前记入审计；
       传输中断（客户端断开或生成失败）时另记一条 `data.download.incomplete`，含已发送字节数。
     """
@@ -343,6 +352,7 @@ def download(
         request=read,
         fmt=fmt,
         bom=bom,
+        variant=variant,
         purpose=purpose,
         channel=channel,
         version=version,

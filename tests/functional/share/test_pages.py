@@ -219,9 +219,9 @@ def test_revoking_from_the_page_refuses_the_next_api_read(
     )
     h = exchange.keys["consumer"]
     ok(exchange.client.get(f"{API}/grants/{grant}/query", headers=h))
-    assert (
-        f"/api/v1/share/grants/{grant}/download.csv" in consumer.get(f"/share/grants/{grant}").text
-    )
+    page = consumer.get(f"/share/grants/{grant}").text
+    assert f"/api/v1/share/grants/{grant}/download.csv" in page
+    assert "&amp;variant=excel" in page  # the CSV for Excel is offered beside the exact one
     url = f"/share/grants/{grant}"
     assert "撤销授权" in officer.get(url).text and "撤销授权" not in consumer.get(url).text
     assert consumer.post(f"{url}/revoke", reason="x").status_code == 403

@@ -109,8 +109,13 @@ def test_every_format_holds_every_row(served: Served, fmt: str) -> None:
     assert response.headers["content-type"].startswith(
         exports.MEDIA_TYPES[exports.Format(fmt)].split(";")[0]
     )
-    rows = served.rows if fmt not in ("csv", "xlsx") else [neutralised(r) for r in served.rows]
-    assert read_back(fmt, response.content) == rows
+    assert read_back(fmt, response.content) == served.rows  # formula-like text exactly as stored
+
+
+def test_the_excel_csv_has_a_bom_and_guards_formula_like_text(served: Served) -> None:
+    response = served.get("download.csv", variant="excel")
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert read_back("csv", response.content[3:]) == [neutralised(r) for r in served.rows]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "xml", "xlsx", "parquet"])
@@ -142,16 +147,21 @@ def test_chinese_file_name_per_rfc_6266(served: Served) -> None:
     assert "%" in encoded and encoded.isascii()
 
 
-def test_formula_cells_are_neutralised_in_csv_and_xlsx_only(served: Served) -> None:
+def test_formula_cells_are_neutralised_only_in_the_excel_csv(served: Served) -> None:
     params = {"姓名__in": "=1+2,+86 123,-5 度,@SUM(A1)", "fields": "姓名"}
+    stored = ["=1+2", "+86 123", "-5 度", "@SUM(A1)"]
     csv_names = [r["姓名"] for r in read_back("csv", served.get("download.csv", **params).content)]
-    assert csv_names == ["'=1+2", "'+86 123", "'-5 度", "'@SUM(A1)"]
+    assert csv_names == stored
+    excel = served.get("download.csv", variant="excel", **params).content
+    assert excel.startswith(b"\xef\xbb\xbf")
+    excel_names = [r["姓名"] for r in read_back("csv", excel[3:])]
+    assert excel_names == ["'=1+2", "'+86 123", "'-5 度", "'@SUM(A1)"]
     xlsx = served.get("download.xlsx", **params).content
-    assert [r["姓名"] for r in read_xlsx(xlsx)["数据"]] == csv_names
+    assert [r["姓名"] for r in read_xlsx(xlsx)["数据"]] == stored
     book = openpyxl.load_workbook(io.BytesIO(xlsx))
     assert all(cell.data_type == "s" for (cell,) in book["数据"].iter_rows(min_row=2))
     as_json = served.get("download.json", **params).json()
-    assert [r["姓名"] for r in as_json] == ["=1+2", "+86 123", "-5 度", "@SUM(A1)"]
+    assert [r["姓名"] for r in as_json] == stored
     assert served.get("query", **params).json()["rows"][0] == ["=1+2"]
 
 
@@ -163,7 +173,7 @@ def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(
     assert list(sheets) == ["数据", "数据2", "数据3"]
     assert [len(rows) for rows in sheets.values()] == [100, 100, 40]
     joined = [row for rows in sheets.values() for row in rows]
-    assert joined == [neutralised(r) for r in served.rows]
+    assert joined == served.rows
 
 
 def test_empty_result_is_a_valid_empty_file(served: Served) -> None:

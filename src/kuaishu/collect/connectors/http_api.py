@@ -6,7 +6,8 @@ first-seen order, are the columns, and nested values are kept as JSON text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -22,6 +23,7 @@ from kuaishu.security import egress
 PAGINGS = ("none", "page", "offset", "cursor")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_PAGES = 10_000
+SEARCH_DEPTH = 8  # how deep in a response the records list is looked for when no path is set
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,20 @@ def dig(payload: Any, path: str) -> tuple[bool, Any]:
     return True, value
 
 
+def find_records(payload: Any, path: tuple[str, ...] = (), depth: int = SEARCH_DEPTH) -> str | None:
+    """The dotted path of the first list of objects in ``payload`` (document order), as file
+    upload finds a JSON file's records; None when there is none."""
+    if isinstance(payload, list):
+        return ".".join(path) if payload and isinstance(payload[0], dict) else None
+    if not isinstance(payload, dict) or depth == 0:
+        return None
+    for key, value in payload.items():
+        found = find_records(value, (*path, str(key)), depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
 def records_of(payload: Any, cfg: ApiConfig, request: Request) -> list[dict[str, Any]]:
     """The page's records; an absent list ends the paging after the first page."""
     found, records = dig(payload, cfg.records_path)
@@ -191,6 +207,23 @@ def _next_cursor(payload: Any, cfg: ApiConfig, cursor: str | None) -> str | None
     return None if text is None or text == cursor else text
 
 
+def _check_new(pages: dict[bytes, int], records: list[dict[str, Any]], request: Request) -> None:
+    """Stop when a page repeats an earlier one: the API ignores the paging parameters, and every
+    further page would load the same records again."""
+    digest = hashlib.sha256(orjson.dumps(records, option=orjson.OPT_SORT_KEYS)).digest()
+    page = request.page or 1
+    if digest in pages:
+        where: dict[str, Any] = {"url": request.url, "page": page, "same_as": pages[digest]}
+        raise LoadError(
+            "“{url}”第 {page} 页返回的记录与第 {same_as} 页完全相同：接口没有按分页参数翻页，"
+            "已停止加载，未入库任何数据。请检查来源的分页设置（参数名、起始页）。",
+            code="source_page_repeated",
+            details=where,
+            **where,
+        )
+    pages[digest] = page
+
+
 def read_http_api(
     con: duckdb.DuckDBPyConnection,
     source: Source,
@@ -209,12 +242,19 @@ def read_http_api(
     stager = Stager(con, progress, where="接口记录的字段名")
     notes: list[str] = []
     cursor: str | None = None
+    pages: dict[bytes, int] = {}  # each page's records, hashed: the page that first had them
     with egress.http_client(allowed, timeout=cfg.timeout, headers=headers) as client:
         for page in range(1, cfg.max_pages + 1):
             request = _request(cfg, page, cursor)
             payload = _decode(send(client, request, timeout=cfg.timeout).content, request)
+            if page == 1 and not cfg.records_path and not isinstance(payload, list):
+                found = find_records(payload)
+                if found:
+                    cfg = replace(cfg, records_path=found)
+                    notes.append(f"记录列表在响应的“{found}”处（自动找到）。")
             records = records_of(payload, cfg, request)
             if records:
+                _check_new(pages, records, request)
                 stager.add_records(records)
             if cfg.paging == "none" or not records:
                 break
