@@ -249,14 +249,14 @@ def _unique_keys(con: duckdb.DuckDBPyConnection, targets: list[Target]) -> None:
     if not keys:
         return
     columns = ", ".join(quote(name) for name in keys)
-    value = " || '，' || ".join(f"CAST(d.{quote(name)} AS VARCHAR)" for name in keys)
+    value = f" || {literal('，')} || ".join(f"CAST(d.{quote(name)} AS VARCHAR)" for name in keys)
     reason = (
         literal(f"关键字段（{'、'.join(keys)}）的值“")
         + f" || left({value}, 80) || "
         + literal("”重复，共 ")
         + " || d._count || "
         + literal(" 行（第 ")
-        + " || d._lines || CASE WHEN d._count > 5 THEN ' 等' ELSE '' END || "
+        + f" || d._lines || CASE WHEN d._count > 5 THEN {literal(' 等')} ELSE '' END || "
         + literal(" 行），去重规则未指明保留哪一行")
     )
     # Counted first, so the lines are listed for the repeated keys only, not for every row.
