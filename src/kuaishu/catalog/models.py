@@ -202,7 +202,8 @@ class CatalogSequence(Base):
 
 
 class SearchTerm(Base):
-    """A character n-gram of a published entry's text — portable Chinese search on both backends."""
+    """A character n-gram (or ASCII word) of a published entry's text, with the weight of the field
+    it came from — portable Chinese search on both backends."""
 
     __tablename__ = "catalog_search_terms"
     __table_args__ = (
@@ -214,4 +215,4 @@ class SearchTerm(Base):
         ForeignKey("catalog_entries.id", ondelete="CASCADE"), primary_key=True
     )
     term: Mapped[str] = mapped_column(String(16), primary_key=True)
-    weight: Mapped[int] = mapped_column(default=1, comment="2 = in the name")
+    weight: Mapped[int] = mapped_column(default=1, comment="4 title, 2 description, 1 the rest")

@@ -42,6 +42,15 @@ def upgrade() -> None:
     from kuaishu.catalog.search import entry_fields, weighted_terms
 
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":  # SQLite keeps no column comments
+        op.alter_column(
+            "catalog_search_terms",
+            "weight",
+            existing_type=sa.Integer(),
+            existing_nullable=False,
+            existing_comment="2 = in the name",
+            comment="4 title, 2 description, 1 the rest",
+        )
     entries = bind.execute(
         sa.text(
             "SELECT e.id, r.id, r.name, r.summary, r.keywords, r.domain, d.name"
@@ -71,4 +80,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """The rows stay as they are: the older code reads them the same way (weight unused)."""
+    """The rows stay as they are: the older code matches on them the same way (its ranking does
+    not read the weight)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "catalog_search_terms",
+            "weight",
+            existing_type=sa.Integer(),
+            existing_nullable=False,
+            existing_comment="4 title, 2 description, 1 the rest",
+            comment="2 = in the name",
+        )
