@@ -207,7 +207,8 @@ class SearchTerm(Base):
 
     __tablename__ = "catalog_search_terms"
     __table_args__ = (
-        Index("ix_catalog_search_terms_term_entry", "term", "entry_id"),
+        # Covering: a term's posting list and weights are read from the index alone.
+        Index("ix_catalog_search_terms_term_entry_weight", "term", "entry_id", "weight"),
         {"comment": "n-gram index of published entries"},
     )
 

@@ -1,9 +1,10 @@
 """search terms: field weights (title 4, description 2, rest 1) and synonyms
 
+The term index also holds the weight, so ranking reads a posting list from the index alone.
 Rebuilds catalog_search_terms for every published entry with catalog.search's current terms:
 the weight of the field a term came from, and the terms a synonym list word brings (医疗机构
-finds 医院). The table is unchanged; only its rows are. Reads the entries with plain SQL so that
-later changes to the models do not break this step.
+finds 医院). Reads the entries with plain SQL so that later changes to the models do not break
+this step.
 
 Revision ID: 0009
 Revises: 0008
@@ -42,6 +43,13 @@ def upgrade() -> None:
     from kuaishu.catalog.search import entry_fields, weighted_terms
 
     bind = op.get_bind()
+    with op.batch_alter_table("catalog_search_terms", schema=None) as batch_op:
+        batch_op.drop_index("ix_catalog_search_terms_term_entry")
+        batch_op.create_index(
+            "ix_catalog_search_terms_term_entry_weight",
+            ["term", "entry_id", "weight"],
+            unique=False,
+        )
     if bind.dialect.name == "postgresql":  # SQLite keeps no column comments
         op.alter_column(
             "catalog_search_terms",
@@ -82,6 +90,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     """The rows stay as they are: the older code matches on them the same way (its ranking does
     not read the weight)."""
+    with op.batch_alter_table("catalog_search_terms", schema=None) as batch_op:
+        batch_op.drop_index("ix_catalog_search_terms_term_entry_weight")
+        batch_op.create_index(
+            "ix_catalog_search_terms_term_entry", ["term", "entry_id"], unique=False
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.alter_column(
             "catalog_search_terms",
