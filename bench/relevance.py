@@ -176,7 +176,13 @@ def main() -> None:
             engine.dispose()
             p5 = statistics.mean(s[0] for s in scores.values())
             ndcg = statistics.mean(s[1] for s in scores.values())
-            print(f"{backend}: {len(JUDGED)} queries: P@5 {p5:.2f}, nDCG@10 {ndcg:.2f}")
+            best = statistics.mean(
+                min(5, sum(published[t] for t in relevant)) / 5 for relevant in JUDGED.values()
+            )
+            print(
+                f"{backend}: {len(JUDGED)} queries: P@5 {p5:.2f} (at most {best:.2f}: some queries "
+                f"have fewer than five relevant entries), nDCG@10 {ndcg:.2f}"
+            )
             if args.per_query:
                 for query, (p, n, top) in scores.items():
                     print(f"  {query}\tP@5 {p:.2f}\tnDCG@10 {n:.2f}\t{' | '.join(top)}")
