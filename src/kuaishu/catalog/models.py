@@ -202,11 +202,13 @@ class CatalogSequence(Base):
 
 
 class SearchTerm(Base):
-    """A character n-gram of a published entry's text — portable Chinese search on both backends."""
+    """A character n-gram (or ASCII word) of a published entry's text, with the weight of the field
+    it came from — portable Chinese search on both backends."""
 
     __tablename__ = "catalog_search_terms"
     __table_args__ = (
-        Index("ix_catalog_search_terms_term_entry", "term", "entry_id"),
+        # Covering: a term's posting list and weights are read from the index alone.
+        Index("ix_catalog_search_terms_term_entry_weight", "term", "entry_id", "weight"),
         {"comment": "n-gram index of published entries"},
     )
 
@@ -214,4 +216,4 @@ class SearchTerm(Base):
         ForeignKey("catalog_entries.id", ondelete="CASCADE"), primary_key=True
     )
     term: Mapped[str] = mapped_column(String(16), primary_key=True)
-    weight: Mapped[int] = mapped_column(default=1, comment="2 = in the name")
+    weight: Mapped[int] = mapped_column(default=1, comment="4 title, 2 description, 1 the rest")

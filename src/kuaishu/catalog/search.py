@@ -1,16 +1,24 @@
 """Chinese full-text search over published entries, portable across SQLite and PostgreSQL.
 
-Text is cut into character unigrams and bigrams (and whole ASCII words); an entry matches when it
-holds every term of the query. Exact titles rank first, then titles containing the query, then
-by how much of the query sits in the title. See docs/decisions/0008-catalog-search.md.
+Text is cut into character unigrams and bigrams (and whole ASCII words), with the words of the
+synonym list (synonyms.txt) it holds adding their synonyms' terms; each term is stored with the
+weight of the field it came from (title 4, description 2, the rest 1). A query is segmented into
+words (jieba, the synonym words added to its dictionary) and an entry matches when it holds every
+term of the words. Exact titles rank first, then titles containing the query, then the sum of the
+weights of the query's terms, then shorter titles. See docs/decisions/0008-catalog-search.md.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
+import jieba
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -43,6 +51,57 @@ FACETS = (
     "resource_format",
     "update_cycle",
 )
+TITLE, DESCRIPTION, OTHER = 4, 2, 1  # stored weights: where in the entry a term was found
+# Words that carry no subject in a query (关于学校的数据 asks for 学校); a query of nothing else
+# is taken as typed.
+STOP_WORDS = frozenset(
+    {"的", "和", "与", "及", "或", "等", "之", "在", "了", "关于", "有关", "相关"}
+)
+
+
+@dataclass(frozen=True)
+class Synonyms:
+    """What each word of the list brings with it: the words an entry holding it is found by."""
+
+    implied: dict[str, frozenset[str]]
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.implied) | frozenset(w for ws in self.implied.values() for w in ws)
+
+
+def parse_synonyms(text: str) -> Synonyms:
+    """``A = B = C`` (each finds the others) and ``A > B C`` (B or C is also found by A)."""
+    implied: dict[str, set[str]] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if ">" in line:
+            broader, narrower = line.split(">", 1)
+            for word in narrower.split():
+                implied.setdefault(word, set()).update(broader.split())
+        elif "=" in line:
+            group = [w.strip() for w in line.split("=") if w.strip()]
+            for word in group:
+                implied.setdefault(word, set()).update(w for w in group if w != word)
+    return Synonyms({word: frozenset(others) for word, others in implied.items()})
+
+
+@cache
+def synonyms() -> Synonyms:
+    """The list shipped with the package (kuaishu/catalog/synonyms.txt)."""
+    return parse_synonyms(
+        resources.files("kuaishu.catalog").joinpath("synonyms.txt").read_text("utf-8")
+    )
+
+
+@cache
+def _segmenter() -> jieba.Tokenizer:
+    """jieba's dictionary, with every word of the synonym list kept whole."""
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    for word in sorted(synonyms().words):
+        tokenizer.add_word(word, freq=100_000)
+    return tokenizer
 
 
 def terms(text: str) -> set[str]:
@@ -57,10 +116,42 @@ def terms(text: str) -> set[str]:
     return found
 
 
-def query_terms(text: str) -> set[str]:
-    """The fewest terms that pin a query down: bigrams of longer runs, the run itself if single."""
+def synonym_terms(text: str) -> set[str]:
+    """The terms of the synonyms of the list's words found in ``text`` (segmented, so a word is
+    found inside a longer one: 医院 in 人民医院, 中小学 in 中小学校)."""
+    if not _RUNS.search(text):
+        return set()
+    implied = synonyms().implied
     found: set[str] = set()
-    for run in _RUNS.findall(text):
+    for word in set(_segmenter().lcut_for_search(text)) & implied.keys():
+        for other in implied[word]:
+            found |= terms(other)
+    return found
+
+
+def weighted_terms(fields: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Each term of the fields (and of their words' synonyms) with the weight of the heaviest
+    field holding it."""
+    found: dict[str, int] = {}
+    for text, weight in fields:
+        for term in terms(text) | synonym_terms(text):
+            if found.get(term, 0) < weight:
+                found[term] = weight
+    return found
+
+
+def entry_fields(name: str, summary: str, rest: Sequence[str]) -> list[tuple[str, int]]:
+    """The searchable text of an entry and the weight of each part."""
+    return [(name, TITLE), (summary, DESCRIPTION), (" ".join(rest), OTHER)]
+
+
+def query_terms(text: str) -> set[str]:
+    """The fewest terms that pin a query down: the query cut into words, and each Chinese word's
+    bigrams (the character itself for a one-character word) and each ASCII word; pairs that
+    straddle two words are not asked for (医院床位 finds 医疗机构床位), nor are stop words."""
+    words = [w for w in _segmenter().lcut(text) if w.strip() and w not in STOP_WORDS]
+    found: set[str] = set()
+    for run in (run for word in words or [text] for run in _RUNS.findall(word)):
         if run.isascii():
             found.add(run.lower()[:16])
         elif len(run) == 1:
@@ -74,18 +165,15 @@ def index_entry(session: Session, entry: CatalogEntry, revision: CatalogRevision
     """Replace the entry's terms with those of ``revision`` (the one now in force)."""
     unindex_entry(session, entry)
     department = session.get(Department, entry.department_id)
-    name_terms = terms(revision.name)
-    body = " ".join(
-        [
-            revision.summary,
-            " ".join(revision.keywords),
-            " ".join(i.name for i in revision.items),
-            department.name if department else "",
-            revision.domain or "",
-        ]
-    )
-    rows = [{"entry_id": entry.id, "term": t, "weight": 2} for t in name_terms]
-    rows += [{"entry_id": entry.id, "term": t, "weight": 1} for t in terms(body) - name_terms]
+    rest = [
+        *revision.keywords,
+        *(i.name for i in revision.items),
+        *(i.description for i in revision.items),
+        department.name if department else "",
+        revision.domain or "",
+    ]
+    found = weighted_terms(entry_fields(revision.name, revision.summary, rest))
+    rows = [{"entry_id": entry.id, "term": t, "weight": w} for t, w in found.items()]
     if rows:
         session.execute(insert(SearchTerm), rows)
 
@@ -120,31 +208,22 @@ def _conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _matching(wanted: set[str]) -> Select[Any]:
-    """Ids of entries holding every term: one posting list, or their intersection."""
+def _hits(wanted: set[str]) -> Select[int, int]:
+    """Entries holding every term, each with the summed weight of the terms it holds."""
     if len(wanted) == 1:
-        return select(SearchTerm.entry_id).where(SearchTerm.term == next(iter(wanted)))
+        return select(SearchTerm.entry_id, SearchTerm.weight.label("score")).where(
+            SearchTerm.term == next(iter(wanted))
+        )
     return (
-        select(SearchTerm.entry_id)
+        select(SearchTerm.entry_id, func.sum(SearchTerm.weight).label("score"))
         .where(SearchTerm.term.in_(sorted(wanted)))
         .group_by(SearchTerm.entry_id)
         .having(func.count() == len(wanted))
     )
 
 
-def _holding(session: Session, wanted: set[str]) -> ColumnElement[bool]:
-    """Entries holding every term. PostgreSQL hashes the whole entries table for ``IN (…)``;
-    handed the ids as one array it probes the primary key instead, ~10 ms sooner at 10,000 hits."""
-    ids = _matching(wanted)
-    if session.get_bind().dialect.name == "postgresql":
-        return CatalogEntry.id == any_(func.array(ids.scalar_subquery()))
-    return CatalogEntry.id.in_(ids)
-
-
-def _rank_keys(
-    matches: Any, q: str, wanted: set[str]
-) -> tuple[ColumnElement[int], ColumnElement[int]]:
-    """Lower ranks first: how near the title is to the query, how many query terms it lacks."""
+def _closeness(matches: Any, q: str) -> ColumnElement[int]:
+    """0 for the exact title, 1 for a title containing the query, 2 for the rest."""
     name = func.lower(matches.c.name)
     title = q.lower()
     closeness: ColumnElement[int] = (
@@ -152,15 +231,12 @@ def _rank_keys(
         if title
         else literal(2)
     )
-    missing: ColumnElement[int] = literal(0)
-    for term in sorted(wanted) if len(wanted) > 1 else ():
-        missing = missing + case((name.contains(term, autoescape=True), 0), else_=1)
-    return closeness.label("closeness"), missing.label("missing")
+    return closeness.label("closeness")
 
 
-def _order(closeness: Any, missing: Any, updated_at: Any, entry_id: Any) -> list[Any]:
-    """Exact title, then title containing the query, then most query terms in the title, newest."""
-    return [closeness, missing, updated_at.desc().nulls_last(), entry_id]
+def _order(closeness: Any, score: Any, length: Any, updated_at: Any, entry_id: Any) -> list[Any]:
+    """Exact title, title containing the query, heaviest match, shortest title, newest."""
+    return [closeness, score.desc(), length, updated_at.desc().nulls_last(), entry_id]
 
 
 def search(session: Session, query: SearchQuery, page: PageRequest) -> SearchResult:
@@ -172,14 +248,27 @@ def search(session: Session, query: SearchQuery, page: PageRequest) -> SearchRes
     """
     q = query.q.strip()
     wanted = query_terms(q)
-    stmt = select(
+    columns = [
         CatalogEntry.id,
         CatalogEntry.name,
         CatalogEntry.updated_at,
         *(getattr(CatalogEntry, name) for name in FACETS),
-    ).where(*_conditions(query))
+    ]
     if wanted:
-        stmt = stmt.where(_holding(session, wanted))
+        hits = _hits(wanted).cte("hits").prefix_with("MATERIALIZED")
+        stmt = (
+            select(*columns, hits.c.score)
+            .join(hits, hits.c.entry_id == CatalogEntry.id)
+            .where(*_conditions(query))
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Handed the ids as one array, PostgreSQL probes the entries' primary key instead of
+            # hashing the whole table: ~10 ms sooner at 10,000 hits.
+            stmt = stmt.where(
+                CatalogEntry.id == any_(func.array(select(hits.c.entry_id).scalar_subquery()))
+            )
+    else:
+        stmt = select(*columns, literal(0).label("score")).where(*_conditions(query))
     matches = stmt.cte("matches").prefix_with("MATERIALIZED")
     counts = [
         select(
@@ -189,17 +278,19 @@ def search(session: Session, query: SearchQuery, page: PageRequest) -> SearchRes
         ).group_by(matches.c[name])
         for n, name in enumerate(FACETS)
     ]
-    closeness, missing = _rank_keys(matches, q, wanted)
+    closeness = _closeness(matches, q)
+    length = func.length(matches.c.name).label("length")
     window = (
-        select(matches.c.id, matches.c.updated_at, closeness, missing)
-        .order_by(*_order(closeness, missing, matches.c.updated_at, matches.c.id))
+        select(matches.c.id, matches.c.updated_at, matches.c.score, closeness, length)
+        .order_by(*_order(closeness, matches.c.score, length, matches.c.updated_at, matches.c.id))
         .offset(page.offset)
         .limit(page.page_size)
         .subquery("window")
     )
     # UNION ALL keeps no order: each of the page's rows carries its position instead.
+    w = window.c
     position = func.row_number().over(
-        order_by=_order(window.c.closeness, window.c.missing, window.c.updated_at, window.c.id)
+        order_by=_order(w.closeness, w.score, w.length, w.updated_at, w.id)
     )
     ranked = select(literal(PAGE), cast(window.c.id, String), position)
     rows = session.execute(union_all(*counts, ranked)).all()
