@@ -32,6 +32,8 @@ from kuaishu.schemas import Input
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+# A portal's whole catalog is larger than an ordinary request body: its own, upload-sized limit.
+upload_router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
 
 class StructureChangeIn(Input):
@@ -363,8 +365,8 @@ def parse_mapping(text: str) -> dict[str, str | None]:
         ) from None
 
 
-@router.post(
-    "/bulk-import",
+@upload_router.post(
+    "/bulk-import/upload",
     summary="跨部门导入其他平台的目录（先预览类别与部门对应，确认后导入；完全重复的条目只报告）",
     response_model=None,
 )
