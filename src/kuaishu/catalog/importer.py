@@ -42,17 +42,15 @@ from kuaishu.catalog.enums import (
 )
 from kuaishu.catalog.guangxi import CYCLES, Dataset, load_guangxi_lines, numbered_lines
 from kuaishu.catalog.models import CatalogEntry
+from kuaishu.catalog.portals import ALIASES, GUANGXI_PORTAL, NEAR_DOMAINS, NO_DOMAIN
 from kuaishu.catalog.schemas import RevisionIn
 from kuaishu.errors import AppError, ValidationFailed
+from kuaishu.i18n import gettext_
 from kuaishu.security import audit
 
 CHINA = timezone(timedelta(hours=8))
 MAX_RECORDS = 20_000
 SPREADSHEET_FORMATS = {"xls", "xlsx", "csv"}
-# Source categories that say nothing about the domain: proposed as "no domain".
-NO_DOMAIN = {"", "其他", "暂无", "无", "其它"}
-# Near names other portals use for one of our domains (a proposal; the operator confirms).
-NEAR_DOMAINS = {"商业服务": "商贸流通", "医疗健康": "医疗卫生", "卫生健康": "医疗卫生"}
 
 
 class SourceFormat(StrEnum):
@@ -85,27 +83,6 @@ class Problem:
 class Parsed:
     records: list[SourceRecord] = field(default_factory=list)
     rejected: list[Problem] = field(default_factory=list)
-
-
-# Field names other portals use, in the order they are tried.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "name": ("信息资源名称", "资源名称", "数据集名称", "名称", "title", "name"),
-    "department": ("部门", "来源部门", "提供方", "数源部门", "department", "organization"),
-    "summary": ("信息资源摘要", "摘要", "描述", "简介", "description", "notes", "summary"),
-    "category": ("领域", "主题", "所属主题", "分类", "category", "topic", "theme"),
-    "issued": ("发布时间", "发布日期", "issued", "published", "metadata_created"),
-    "modified": (
-        "最后更新时间",
-        "更新时间",
-        "更新日期",
-        "modified",
-        "updated",
-        "metadata_modified",
-    ),
-    "update_cycle": ("更新频率", "更新周期", "update_cycle", "frequency"),
-    "keywords": ("关键字", "关键词", "标签", "keywords", "tags"),
-    "formats": ("格式", "文件格式", "formats", "format"),
-}
 
 
 def _pick(raw: dict[str, Any], name: str) -> Any:
@@ -219,6 +196,7 @@ def _collect(rows: Iterable[tuple[str, Any]], make: Callable[[str, Any], SourceR
             parsed.records.append(make(ref, raw))
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             reason = "内容不符合目录字段要求" if isinstance(exc, ValidationError) else str(exc)
+            reason = gettext_(reason)
             parsed.rejected.append(Problem(ref, reason))
         if len(parsed.records) + len(parsed.rejected) > MAX_RECORDS:
             raise ValidationFailed(
@@ -281,7 +259,7 @@ def read_jsonl(content: bytes, source: str) -> Parsed:
     recognised and repaired as in :mod:`kuaishu.catalog.guangxi`."""
     lines = list(numbered_lines(_decode(content, "JSON Lines").splitlines()))
     if lines and '"info"' in lines[0][1]:
-        return _guangxi(lines, source or "广西公共数据开放平台")
+        return _guangxi(lines, source or GUANGXI_PORTAL)
     parsed = Parsed()
     good: list[tuple[str, Any]] = []
     for number, line in lines:
@@ -295,7 +273,7 @@ def read_jsonl(content: bytes, source: str) -> Parsed:
 
 def _guangxi(lines: list[tuple[int, str]], source: str) -> Parsed:
     load = load_guangxi_lines(lines)
-    rejected = [Problem(f"第 {r.line} 行", r.reason) for r in load.rejected]
+    rejected = [Problem(f"第 {r.line} 行", gettext_(r.reason)) for r in load.rejected]
     return Parsed([_from_dataset(d, source) for d in load.datasets], rejected)
 
 

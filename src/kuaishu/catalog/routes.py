@@ -359,7 +359,7 @@ def parse_mapping(text: str) -> dict[str, str | None]:
         return _MAPPING.validate_json(text or "{}")
     except PydanticError:
         raise ValidationFailed(
-            '类别对应关系应为 JSON 对象：{"来源类别": "领域" 或 null}。',
+            "类别对应关系应为 JSON 对象，键为来源类别，值为领域或 null。",
             code="invalid_mapping",
             details={"field": "mapping"},
         ) from None
