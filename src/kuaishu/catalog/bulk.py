@@ -23,6 +23,7 @@ from kuaishu.security import audit
 from kuaishu.security.models import Outcome
 
 MAX_SELECTION = 500
+MAX_ID = 2**31 - 1  # an entry id fits the database's integer
 
 
 class BulkAction(StrEnum):

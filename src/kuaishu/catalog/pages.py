@@ -124,7 +124,9 @@ def bulk_action(request: Request, db: SessionDep, actor: CurrentActor, form: For
     department_id = _my_department(actor)
     try:
         action = bulk.BulkAction(str(form.get("action") or ""))
-        ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
+        ids = [int(str(v)) for v in form.getlist("ids")]
+        if any(not 1 <= i <= bulk.MAX_ID for i in ids):
+            raise ValueError("id out of range")
     except ValueError:
         action, ids = None, []
     outcomes: list[bulk.EntryOutcome] = []

@@ -63,7 +63,9 @@ def create_entry(body: EntryCreateIn, db: SessionDep, actor: CurrentActor) -> ob
 
 class BulkIn(Input):
     action: bulk.BulkAction = Field(description="submit 提交审核 / approve 审核通过 / publish 发布")
-    ids: list[int] = Field(min_length=1, max_length=bulk.MAX_SELECTION, description="目录条目 ID")
+    ids: list[Annotated[int, Field(ge=1, le=bulk.MAX_ID)]] = Field(
+        min_length=1, max_length=bulk.MAX_SELECTION, description="目录条目 ID"
+    )
     flag_decision: str = Field(default="", max_length=2000, description="审核通过时的一数一源意见")
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from kuaishu.accounts.models import Department
 from kuaishu.accounts.roles import LevelKind, Role
@@ -343,7 +346,50 @@ def test_bulk_selection_is_bounded_and_typed(client: TestClient, bureau: Bureau)
     for body in (
         {"action": "delete", "ids": [1]},
         {"action": "publish", "ids": []},
-        {"action": "publish", "ids": list(range(501))},
+        {"action": "publish", "ids": list(range(1, 502))},
+        {"action": "publish", "ids": [2**40]},
     ):
         response = client.post(f"{API}/entries/bulk", json=body, headers=bureau.officer)
         assert response.status_code == 422, response.text
+
+
+def test_cli_previews_then_imports_with_confirm(
+    db: Session,
+    bureau: Bureau,
+    session_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from kuaishu.catalog import cli
+    from kuaishu.cli import app
+
+    monkeypatch.setattr(cli, "_factory", lambda: session_factory)
+    rows = [{"名称": "农贸市场名录", "部门": bureau.department.name, "主题": "市场"}]
+    source = tmp_path / "catalog.json"
+    source.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"市场": "市场监管"}, ensure_ascii=False), encoding="utf-8")
+    runner = CliRunner()
+    before = entries(db)
+    preview = runner.invoke(app, ["catalog", "import", str(source), "--format", "json"])
+    assert preview.exit_code == 0, preview.output
+    assert "待导入 1 条" in preview.output and "未导入" in preview.output
+    assert entries(db) == before
+    done = runner.invoke(
+        app,
+        [
+            "catalog",
+            "import",
+            str(source),
+            "--format",
+            "json",
+            "--mapping",
+            str(mapping),
+            "--confirm",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert "已导入 1 条" in done.output
+    db.expire_all()
+    made = db.scalar(select(CatalogEntry).where(CatalogEntry.name == "农贸市场名录"))
+    assert made is not None and made.domain == "市场监管"
