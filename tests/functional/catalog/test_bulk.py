@@ -79,9 +79,16 @@ def test_guangxi_catalog_comes_in_with_one_import_and_a_second_import_is_all_dup
     proposed = {c["category"]: c["proposed_domain"] for c in plan["categories"]}
     assert proposed["生态环境"] == "生态环境" and proposed["其他"] is None
     assert proposed["商业服务"] == "商贸流通"
-    # Without a region for new departments and without a confirmed mapping nothing happens.
+    # Without a confirmed mapping nothing happens.
     unconfirmed = post_import(
-        client, bureau.operator, content, "jsonl", "guangxi.jsonl", confirm="true"
+        client,
+        bureau.operator,
+        content,
+        "jsonl",
+        "guangxi.jsonl",
+        confirm="true",
+        region_id=guangxi.id,
+        mapping=json.dumps({"生态环境": "生态环境"}, ensure_ascii=False),
     )
     assert unconfirmed.status_code == 422
     assert unconfirmed.json()["error"]["code"] == "mapping_unconfirmed"
