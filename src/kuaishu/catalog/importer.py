@@ -73,6 +73,17 @@ class SourceRecord:
     modified: datetime | None
 
 
+class Unreadable(ValueError):
+    """A record's value that cannot be read: a message template and its parameters."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.params = params
+
+    def localized(self) -> str:
+        return gettext_(str(self.args[0]), **self.params)
+
+
 @dataclass(frozen=True)
 class Problem:
     ref: str
@@ -109,15 +120,20 @@ def _list(value: Any) -> list[str]:
     return [p.strip() for p in str(value).replace("，", ",").split(",") if p.strip()]
 
 
-def parse_date(value: Any) -> datetime | None:
-    """A source date; one without a zone is China time. Raises ValueError when unreadable."""
+def parse_date(value: Any, zone: timezone = CHINA) -> datetime | None:
+    """A source date; one without a zone is in ``zone`` (China time unless the source says
+    otherwise). Raises ValueError when unreadable."""
     if value in (None, "", "暂无"):
         return None
     if isinstance(value, datetime):
         moment = value
     else:
-        moment = datetime.fromisoformat(str(value).strip().replace("/", "-").replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
+        text = str(value).strip().replace("/", "-").replace("Z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise Unreadable("日期“{value}”无法识别", value=str(value)[:50]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _cycle(value: Any) -> UpdateCycle | None:
@@ -129,7 +145,7 @@ def _cycle(value: Any) -> UpdateCycle | None:
     try:
         return UpdateCycle(text)
     except ValueError:
-        raise ValueError(f"更新频率“{text}”无法识别") from None
+        raise Unreadable("更新频率“{value}”无法识别", value=text[:50]) from None
 
 
 def _resource_format(formats: Iterable[str]) -> ResourceFormat:
@@ -195,8 +211,12 @@ def _collect(rows: Iterable[tuple[str, Any]], make: Callable[[str, Any], SourceR
         try:
             parsed.records.append(make(ref, raw))
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            reason = "内容不符合目录字段要求" if isinstance(exc, ValidationError) else str(exc)
-            reason = gettext_(reason)
+            if isinstance(exc, Unreadable):
+                reason = exc.localized()
+            elif isinstance(exc, ValidationError):
+                reason = gettext_("内容不符合目录字段要求")
+            else:
+                reason = gettext_(str(exc))
             parsed.rejected.append(Problem(ref, reason))
         if len(parsed.records) + len(parsed.rejected) > MAX_RECORDS:
             raise ValidationFailed(
@@ -266,7 +286,7 @@ def read_jsonl(content: bytes, source: str) -> Parsed:
         try:
             good.append((f"第 {number} 行", json.loads(line)))
         except json.JSONDecodeError:
-            parsed.rejected.append(Problem(f"第 {number} 行", "不是有效的 JSON"))
+            parsed.rejected.append(Problem(f"第 {number} 行", gettext_("不是有效的 JSON")))
     found = _collect(good, lambda ref, raw: _flat(ref, raw, source))
     return Parsed(found.records, parsed.rejected + found.rejected)
 
@@ -339,16 +359,9 @@ def _ckan(ref: str, package: Any, source: str) -> SourceRecord:
         data=data,
         category=groups[0] if groups else None,
         # CKAN's metadata timestamps are UTC.
-        issued=_utc(package.get("metadata_created")),
-        modified=_utc(package.get("metadata_modified")),
+        issued=parse_date(package.get("metadata_created"), zone=UTC),
+        modified=parse_date(package.get("metadata_modified"), zone=UTC),
     )
-
-
-def _utc(value: Any) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 DEPARTMENT_COLUMN, ISSUED_COLUMN, MODIFIED_COLUMN = "部门", "发布时间", "更新时间"
@@ -368,14 +381,15 @@ def read_xlsx(content: bytes, source: str) -> Parsed:
             column=DEPARTMENT_COLUMN,
         )
     position = {h: i for i, h in enumerate(headers)}
-    extra: list[tuple[int, dict[str, Any]]] = []
+    # Keyed by 序号 as read_workbook keys its entries, so each entry meets its own row.
+    extra: dict[str, tuple[int, dict[str, Any]]] = {}
     for number, row in enumerate(rows, start=2):
         if all(v is None or str(v).strip() == "" for v in row):
             continue
         values = {h: row[i] if i < len(row) else None for h, i in position.items()}
-        extra.append((number, values))
+        extra[str(values.get("序号") or "").strip()] = (number, values)
     records = Parsed()
-    for data, (number, values) in zip(entries, extra, strict=False):
+    for data, (number, values) in zip(entries, extra.values(), strict=True):
         ref = f"目录表第 {number} 行"
         try:
             department = _text(values.get(DEPARTMENT_COLUMN))
@@ -392,8 +406,10 @@ def read_xlsx(content: bytes, source: str) -> Parsed:
                     modified=parse_date(values.get(MODIFIED_COLUMN)),
                 )
             )
+        except Unreadable as exc:
+            records.rejected.append(Problem(ref, exc.localized()))
         except ValueError as exc:
-            records.rejected.append(Problem(ref, str(exc)))
+            records.rejected.append(Problem(ref, gettext_(str(exc))))
     return records
 
 

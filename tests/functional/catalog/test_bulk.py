@@ -400,3 +400,35 @@ def test_cli_previews_then_imports_with_confirm(
     db.expire_all()
     made = db.scalar(select(CatalogEntry).where(CatalogEntry.name == "农贸市场名录"))
     assert made is not None and made.domain == "市场监管"
+
+
+def test_unreadable_records_are_reported_by_line_and_the_rest_planned(
+    client: TestClient, bureau: Bureau
+) -> None:
+    lines = [
+        json.dumps({"名称": "好记录", "部门": "省统计局", "发布时间": "2020-01-01"}),
+        json.dumps({"名称": "坏日期", "部门": "省统计局", "发布时间": "去年"}, ensure_ascii=False),
+        "{不是 JSON",
+        json.dumps({"名称": "没有部门"}, ensure_ascii=False),
+    ]
+    plan = post_import(
+        client, bureau.operator, "\n".join(lines).encode(), "jsonl", "c.jsonl"
+    ).json()
+    assert plan["to_import"] == 1
+    reasons = {p["ref"]: p["reason"] for p in plan["rejected"]}
+    assert reasons == {
+        "第 2 行": "日期“去年”无法识别",
+        "第 3 行": "不是有效的 JSON",
+        "第 4 行": "缺少数据集名称或来源部门",
+    }
+    english = client.post(
+        f"{API}/bulk-import/upload",
+        headers={**bureau.operator, "Accept-Language": "en"},
+        data={"format": "jsonl"},
+        files={"file": ("c.jsonl", "\n".join(lines).encode())},
+    ).json()
+    assert {p["reason"] for p in english["rejected"]} == {
+        'the date "去年" cannot be read',
+        "not valid JSON",
+        "dataset name or source department missing",
+    }
