@@ -539,6 +539,17 @@ def plan_import(
     categories = {
         c: propose_domain(c) for c in dict.fromkeys((r.category or "") for r in parsed.records)
     }
+    audit.record(
+        session,
+        actor,
+        "catalog.import_preview",
+        details={
+            "records": len(parsed.records),
+            "duplicates": len(duplicates),
+            "rejected": len(parsed.rejected),
+            "new_departments": sum(1 for d in departments if d.department_id is None),
+        },
+    )
     return Plan(parsed.records, parsed.rejected, categories, departments, duplicates, skip)
 
 

@@ -73,6 +73,7 @@ def test_guangxi_catalog_comes_in_with_one_import_and_a_second_import_is_all_dup
     assert preview.status_code == 200, preview.text
     plan = preview.json()
     assert plan["confirmed"] is False and entries(db) == before
+    assert events(db, "catalog.import_preview") == [None]  # the preview is on the trail too
     assert plan["to_import"] == len(source.datasets) and plan["duplicates"] == []
     assert {d["name"] for d in plan["departments"]} == departments
     assert all(d["department_id"] is None for d in plan["departments"])
