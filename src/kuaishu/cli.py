@@ -11,6 +11,7 @@ from rich.table import Table
 
 from kuaishu.accounts import auth, services
 from kuaishu.accounts.roles import LevelKind, Role
+from kuaishu.catalog import cli as catalog_cli
 from kuaishu.cli_support import CLI_ACTOR, console, fail, session_factory
 from kuaishu.collect import cli as collect_cli
 from kuaishu.collect import queue
@@ -297,6 +298,7 @@ app.command()(collect_cli.ingest)
 app.command()(collect_cli.worker)
 app.add_typer(collect_cli.runs_app, name="runs")
 app.add_typer(collect_cli.versions_app, name="versions")
+app.add_typer(catalog_cli.catalog_app, name="catalog")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).parent
 CJK = re.compile(r"[\u3400-\u9fff\uff01-\uff5e\u3000-\u303f]")
 TEMPLATE_CALL = re.compile(r"""_\(\s*(?P<q>["'])(?P<text>.+?)(?P=q)""")
 # Data, not interface: demo names, the CLI (Chinese only), the seed registry of data elements,
-# the field names of a scraped portal.
-NOT_INTERFACE = {"demo.py", "cli.py", "messages.py", "elements.py", "guangxi.py"}
+# the field names of a scraped portal and of other portals.
+NOT_INTERFACE = {"demo.py", "cli.py", "messages.py", "elements.py", "guangxi.py", "portals.py"}
 NOT_INTERFACE_DIRS = {"migrations"}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -114,9 +114,14 @@ def _date(value: str | None) -> datetime | None:
 
 def _records(path: Path) -> Iterator[tuple[int, str]]:
     with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                yield number, line
+        yield from numbered_lines(fh)
+
+
+def numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """The non-blank lines with their 1-based line numbers."""
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line
 
 
 def _parse(record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -139,10 +144,15 @@ def _parse(record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
 def load_guangxi_catalog(path: Path) -> GuangxiLoad:
     """Distinct datasets (formats merged), the rejected records and why."""
+    return load_guangxi_lines(_records(path))
+
+
+def load_guangxi_lines(lines: Iterable[tuple[int, str]]) -> GuangxiLoad:
+    """As :func:`load_guangxi_catalog`, from numbered JSON lines."""
     datasets: dict[tuple[str, str], Dataset] = {}
     rejected: list[Rejected] = []
     records = repaired = 0
-    for number, line in _records(path):
+    for number, line in lines:
         records += 1
         try:
             record = json.loads(line)

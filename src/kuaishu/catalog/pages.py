@@ -19,7 +19,7 @@ from kuaishu.catalog.enums import DOMAINS, LABELS, SECURITY_LEVELS, RevisionStat
 from kuaishu.catalog.models import CatalogRevision
 from kuaishu.catalog.schemas import FieldComment
 from kuaishu.catalog.search import FACETS, SearchQuery, search
-from kuaishu.errors import AppError, NotFound
+from kuaishu.errors import AppError, NotFound, ValidationFailed
 from kuaishu.pagination import PageRequest
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
 from kuaishu.web.forms import redirect
@@ -113,6 +113,51 @@ def department(
             "department_id": department_id,
             **_choices(),
         },
+    )
+
+
+@router.post("/bulk")
+def bulk_action(request: Request, db: SessionDep, actor: CurrentActor, form: FormDep) -> Response:
+    """Submit, approve or publish the ticked entries; the page reports each entry's outcome."""
+    from kuaishu.catalog import bulk
+
+    department_id = _my_department(actor)
+    try:
+        action = bulk.BulkAction(str(form.get("action") or ""))
+        ids = [int(str(v)) for v in form.getlist("ids")]
+        if any(not 1 <= i <= bulk.MAX_ID for i in ids):
+            raise ValueError("id out of range")
+    except ValueError:
+        action, ids = None, []
+    outcomes: list[bulk.EntryOutcome] = []
+    error: AppError | None = None
+    if action is None or not ids or len(ids) > bulk.MAX_SELECTION:
+        error = ValidationFailed(
+            "请勾选条目（最多 {n} 条）并选择操作。", code="bulk_selection", n=bulk.MAX_SELECTION
+        )
+    else:
+        outcomes = bulk.act(
+            db,
+            actor=actor,
+            action=action,
+            ids=ids,
+            flag_decision=str(form.get("flag_decision") or "").strip()[:2000],
+        )
+    result = queries.department_catalog(
+        db, actor=actor, department_id=department_id or 0, page=PageRequest()
+    )
+    return render(
+        request,
+        "catalog/department.html",
+        {
+            "result": result,
+            "department_id": department_id,
+            "error": error,
+            "outcomes": outcomes,
+            "bulk_action": action,
+            **_choices(),
+        },
+        status_code=error.status if error else 200,
     )
 
 

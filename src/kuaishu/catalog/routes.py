@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi import Path as PathParam
-from pydantic import Field
+from pydantic import Field, TypeAdapter
+from pydantic import ValidationError as PydanticError
 
 from kuaishu.accounts.routes import page_out
-from kuaishu.catalog import queries, services, spreadsheet
+from kuaishu.catalog import bulk, importer, queries, services, spreadsheet
 from kuaishu.catalog.enums import EntryStatus
 from kuaishu.catalog.schemas import (
     ApproveIn,
@@ -31,6 +32,8 @@ from kuaishu.schemas import Input
 from kuaishu.web.deps import ActorDep, CurrentActor, PageDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+# A portal's whole catalog is larger than an ordinary request body: its own, upload-sized limit.
+upload_router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
 
 class StructureChangeIn(Input):
@@ -56,6 +59,48 @@ def create_entry(body: EntryCreateIn, db: SessionDep, actor: CurrentActor) -> ob
     return services.create_entry(
         db, actor=actor, department_id=_department_of(actor, body.department_id), data=data
     )
+
+
+class BulkIn(Input):
+    action: bulk.BulkAction = Field(description="submit 提交审核 / approve 审核通过 / publish 发布")
+    ids: list[Annotated[int, Field(ge=1, le=bulk.MAX_ID)]] = Field(
+        min_length=1, max_length=bulk.MAX_SELECTION, description="目录条目 ID"
+    )
+    flag_decision: str = Field(default="", max_length=2000, description="审核通过时的一数一源意见")
+
+
+class BulkOutcomeOut(Input):
+    id: int
+    ok: bool
+    code: str | None
+    state: str | None
+    error: str | None
+    message: str | None
+
+
+class BulkOut(Input):
+    action: str
+    done: int
+    refused: int
+    outcomes: list[BulkOutcomeOut]
+
+
+@router.post(
+    "/entries/bulk",
+    response_model=BulkOut,
+    summary="批量提交 / 审核通过 / 发布（逐条授权、逐条审计、逐条报告结果）",
+)
+def bulk_action(body: BulkIn, db: SessionDep, actor: CurrentActor) -> object:
+    outcomes = bulk.act(
+        db, actor=actor, action=body.action, ids=body.ids, flag_decision=body.flag_decision
+    )
+    done = sum(1 for o in outcomes if o.ok)
+    return {
+        "action": body.action,
+        "done": done,
+        "refused": len(outcomes) - done,
+        "outcomes": [o.as_dict() for o in outcomes],
+    }
 
 
 @router.get("/entries", response_model=SearchOut, summary="检索已发布目录（含分面统计）")
@@ -304,3 +349,54 @@ def export(
         media_type=media,
         headers={"Content-Disposition": attachment_header(f"目录导出.{fmt}")},
     )
+
+
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+_MAPPING = TypeAdapter(dict[Annotated[str, Field(max_length=100)], str | None])
+
+
+def parse_mapping(text: str) -> dict[str, str | None]:
+    """The operator's confirmed category → domain mapping (a JSON object)."""
+    try:
+        return _MAPPING.validate_json(text or "{}")
+    except PydanticError:
+        raise ValidationFailed(
+            "类别对应关系应为 JSON 对象，键为来源类别，值为领域或 null。",
+            code="invalid_mapping",
+            details={"field": "mapping"},
+        ) from None
+
+
+@upload_router.post(
+    "/bulk-import/upload",
+    summary="跨部门导入其他平台的目录（先预览类别与部门对应，确认后导入；完全重复的条目只报告）",
+    response_model=None,
+)
+def bulk_import(
+    db: SessionDep,
+    actor: CurrentActor,
+    response: Response,
+    file: Annotated[UploadFile, File(description="目录文件")],
+    format: Annotated[importer.SourceFormat, Form(description="xlsx / csv / json / jsonl / ckan")],
+    confirm: Annotated[bool, Form(description="false：只返回预览；true：按 mapping 导入")] = False,
+    mapping: Annotated[
+        str, Form(max_length=100_000, description="确认的类别→领域对应（JSON 对象）")
+    ] = "",
+    region_id: Annotated[int | None, Form(description="新建部门的默认行政区")] = None,
+    source: Annotated[str, Form(max_length=100, description="来源平台名称")] = "",
+) -> dict[str, Any]:
+    from kuaishu.authz import authorize
+
+    authorize(actor, "catalog.import")
+    content = file.file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise ValidationFailed("文件超过 50 MB。", code="import_too_large")
+    parsed = importer.read(content, format, source)
+    plan = importer.plan_import(db, actor=actor, parsed=parsed, region_id=region_id)
+    if not confirm:
+        return {"confirmed": False, **plan.as_dict()}
+    result = importer.run_import(
+        db, actor=actor, plan=plan, mapping=parse_mapping(mapping), source=source
+    )
+    response.status_code = 201
+    return {"confirmed": True, **result.as_dict()}

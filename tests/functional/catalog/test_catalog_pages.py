@@ -385,3 +385,32 @@ def test_export_links_download_the_department_catalog(bureau: Bureau) -> None:
         download = bureau.cataloguer.get(html.unescape(link))
         assert "attachment" in download.headers["content-disposition"]
         assert "常住人口统计表" in readers[fmt](download.content), fmt
+
+
+def test_catalog_list_acts_on_ticked_entries_and_reports_each(db: Session, bureau: Bureau) -> None:
+    first, _ = create(bureau.cataloguer, name="批量一")
+    second, _ = create(bureau.cataloguer, name="批量二")
+    incomplete, _ = create(bureau.cataloguer, name="缺领域", domain="")
+    page = bureau.cataloguer.get("/catalog/department")
+    assert 'action="/catalog/bulk"' in page.text
+    assert f'name="ids" value="{first}"' in page.text
+
+    submitted = bureau.cataloguer.post(
+        "/catalog/bulk", 200, action="submit", ids=[str(first), str(second), str(incomplete)]
+    )
+    text = visible(submitted)
+    assert "成功 2 条，未执行 1 条。" in text
+    assert f"#{incomplete}" in text
+    # The reviewer approves the two; the trail has one event per entry.
+    approved = bureau.reviewer.post("/catalog/bulk", 200, action="approve", ids=[first, second])
+    assert "成功 2 条，未执行 0 条。" in visible(approved)
+    published = bureau.officer.post("/catalog/bulk", 200, action="publish", ids=[first, second])
+    assert "成功 2 条，未执行 0 条。" in visible(published)
+    for entry_id in (first, second):
+        actions = [action for action, _who in trail(db, entry_id)]
+        assert actions[-3:] == ["catalog.submit", "catalog.approve", "catalog.publish"]
+    # A cataloguer may not publish: every ticked entry says so.
+    refused = bureau.cataloguer.post("/catalog/bulk", 200, action="publish", ids=[incomplete])
+    assert "成功 0 条，未执行 1 条。" in visible(refused)
+    nothing = bureau.cataloguer.post("/catalog/bulk", 422, action="publish")
+    assert "请勾选条目" in visible(nothing)
