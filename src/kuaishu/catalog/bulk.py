@@ -1,4 +1,4 @@
-"""Submit, approve or publish a selection of entries (decision 0018).
+"""Submit, approve or publish a selection of entries (decision 0021).
 
 Each entry goes through the same service function as a single action — same authorization,
 same transition rules, same audit event — inside its own savepoint. An entry that is refused

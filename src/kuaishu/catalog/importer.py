@@ -1,4 +1,4 @@
-"""Bring another portal's catalog in, across departments, in one import (decision 0018).
+"""Bring another portal's catalog in, across departments, in one import (decision 0021).
 
 One reader per source format turns the file into the same typed :class:`SourceRecord` list:
 the Excel template with a 部门 column, CSV, JSON, JSON Lines (flat records, or the Guangxi

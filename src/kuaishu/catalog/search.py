@@ -52,10 +52,10 @@ FACETS = (
     "update_cycle",
 )
 TITLE, DESCRIPTION, OTHER = 4, 2, 1  # stored weights: where in the entry a term was found
-# Words that carry no subject in a query (关于学校的数据 asks for 学校); a query of nothing else
-# is taken as typed.
+# Words that carry no subject in a query (关于学校的数据 asks for 学校), kept as data beside the
+# synonym list (stopwords.txt); a query of nothing else is taken as typed.
 STOP_WORDS = frozenset(
-    {"的", "和", "与", "及", "或", "等", "之", "在", "了", "关于", "有关", "相关"}
+    resources.files("kuaishu.catalog").joinpath("stopwords.txt").read_text("utf-8").split()
 )
 
 
