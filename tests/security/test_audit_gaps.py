@@ -6,6 +6,7 @@ download cut short is recorded as such, after (never instead of) its start."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import socket
@@ -245,7 +246,10 @@ def drive(
         with contextlib.suppress(Exception):
             await served.client.app(scope, receive, send)
 
-    asyncio.run(run())
+    # A loop of its own in a thread of its own: a browser test earlier in this worker may have
+    # left Playwright's loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
     return sent
 
 
