@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuaishu.accounts.models import Region
-from kuaishu.catalog import importer
+from kuaishu.catalog import importer, sources
 from kuaishu.cli_support import CLI_ACTOR, console, fail, session_factory
 from kuaishu.db import transaction
 from kuaishu.errors import AppError, ValidationFailed
@@ -24,7 +24,7 @@ _factory = session_factory
 @catalog_app.command("import")
 def import_catalog(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="目录文件")],
-    format: Annotated[importer.SourceFormat, typer.Option(help="xlsx / csv / json / jsonl / ckan")],
+    format: Annotated[sources.SourceFormat, typer.Option(help="xlsx / csv / json / jsonl / ckan")],
     mapping: Annotated[
         Path | None, typer.Option(help="确认的类别→领域对应（JSON 文件）；省略则采用建议")
     ] = None,
@@ -36,7 +36,7 @@ def import_catalog(
     try:
         with transaction(_factory()) as session:
             region_id = _region_id(session, region_code)
-            parsed = importer.read(file.read_bytes(), format, source)
+            parsed = sources.read(file.read_bytes(), format, source)
             plan = importer.plan_import(
                 session, actor=CLI_ACTOR, parsed=parsed, region_id=region_id
             )

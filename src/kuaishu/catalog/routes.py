@@ -11,7 +11,7 @@ from pydantic import Field, TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from kuaishu.accounts.routes import page_out
-from kuaishu.catalog import bulk, importer, queries, services, spreadsheet
+from kuaishu.catalog import bulk, importer, queries, services, sources, spreadsheet
 from kuaishu.catalog.enums import EntryStatus
 from kuaishu.catalog.schemas import (
     ApproveIn,
@@ -377,7 +377,7 @@ def bulk_import(
     actor: CurrentActor,
     response: Response,
     file: Annotated[UploadFile, File(description="目录文件")],
-    format: Annotated[importer.SourceFormat, Form(description="xlsx / csv / json / jsonl / ckan")],
+    format: Annotated[sources.SourceFormat, Form(description="xlsx / csv / json / jsonl / ckan")],
     confirm: Annotated[bool, Form(description="false：只返回预览；true：按 mapping 导入")] = False,
     mapping: Annotated[
         str, Form(max_length=100_000, description="确认的类别→领域对应（JSON 对象）")
@@ -391,7 +391,7 @@ def bulk_import(
     content = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:
         raise ValidationFailed("文件超过 50 MB。", code="import_too_large")
-    parsed = importer.read(content, format, source)
+    parsed = sources.read(content, format, source)
     plan = importer.plan_import(db, actor=actor, parsed=parsed, region_id=region_id)
     if not confirm:
         return {"confirmed": False, **plan.as_dict()}
